@@ -100,8 +100,7 @@ class Dataset:
 
     @property
     def layout(self) -> str:
-        layouts = {s.layout for s in self}
-        return layouts.pop() if len(layouts) == 1 else ",".join(sorted(layouts))
+        return ",".join(sorted({s.layout for s in self}))
 
     @property
     def class_ids(self) -> list[int]:

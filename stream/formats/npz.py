@@ -144,6 +144,11 @@ def load_npz_dataset(path: str | Path, only: list[str] | None = None) -> Dataset
             if fl.shape != (T,):
                 raise DataError(f"{npz_path}: {sid}__frame_labels has shape {fl.shape}, expected ({T},)")
             lab = Labels.from_frames(fl, background=bg)
+            if kind == "interval" and sid in labels:
+                # labels.csv may merge runs split by a few background frames (PRECOG):
+                # those curated intervals are the ground truth; keep the raw frame labels too.
+                ivs = tuple(sorted(labels[sid]))
+                lab = Labels("frame", intervals=ivs, video=lab.video, frame=fl, background=bg)
             has_frame_labels = True
         elif kind == "interval":
             items = labels.get(sid, [])
