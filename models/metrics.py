@@ -1,0 +1,227 @@
+"""Evaluation metrics for temporal action detection (numpy only, no torch).
+
+* :func:`detection_ap` / :func:`detection_map` — segment-level mAP at temporal-IoU
+  thresholds, following the ActivityNet protocol (``compute_average_precision_detection``
+  of the ActivityNet Evaluation kit): per class, predictions sorted by score, each
+  greedily matched to the still-unmatched ground-truth instance of the same video with
+  the highest tIoU >= threshold; AP is the area under the interpolated precision-recall
+  curve (:func:`interpolated_prec_rec`).
+* :func:`video_map` — mean over classes of the AP of ranking videos by class score
+  (video-level multi-label classification, as the seed papers report).
+* :func:`frame_map` — mean over classes of the AP of ranking all frames of all videos
+  (pooled) by class score.
+
+Conventions. Segments are **inclusive frame intervals** ``[start, end]`` (frame indices,
+not seconds), so a segment has ``end - start + 1`` frames and tIoU uses those lengths.
+Class ids are the dataset's ids. A class with no ground-truth instance (or no positive
+video / frame) has no defined AP: it is **excluded** from the mean (and predictions of
+such classes are ignored), as in ActivityNet, where the classes come from the ground
+truth. All APs are fractions in [0, 1].
+
+Ties. Detection predictions with equal scores keep their input order (stable sort),
+so results are deterministic. For the ranking metrics (video, frame) equal scores
+form one threshold: precision and recall are taken only after the whole tie group,
+so the AP does not depend on input order.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Sequence
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_TIOUS",
+    "detection_ap",
+    "detection_map",
+    "frame_ap",
+    "frame_map",
+    "interpolated_prec_rec",
+    "ranking_ap",
+    "segment_iou",
+    "tiou_key",
+    "video_ap",
+    "video_map",
+]
+
+DEFAULT_TIOUS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
+
+# Ground truth: (video, class_id, start, end); prediction: (video, class_id, start, end, score).
+GT = tuple[Hashable, int, float, float]
+Pred = tuple[Hashable, int, float, float, float]
+
+
+def tiou_key(x: float) -> str:
+    """Dictionary key of a tIoU threshold: ``f"{x:.1f}"`` ("0.1" ... "0.5"); thresholds with
+    more decimals keep them (``0.75`` -> "0.75") so keys never collide."""
+    k = f"{x:.1f}"
+    return k if abs(float(k) - x) < 1e-9 else f"{x:g}"
+
+
+def segment_iou(seg: tuple[float, float], segs: np.ndarray) -> np.ndarray:
+    """tIoU of one inclusive ``[start, end]`` frame segment with each row of ``segs`` (N, 2)."""
+    segs = np.asarray(segs, dtype=np.float64).reshape(-1, 2)
+    s, e = float(seg[0]), float(seg[1])
+    inter = np.clip(np.minimum(e, segs[:, 1]) - np.maximum(s, segs[:, 0]) + 1.0, 0.0, None)
+    union = (e - s + 1.0) + (segs[:, 1] - segs[:, 0] + 1.0) - inter
+    return inter / union
+
+
+def interpolated_prec_rec(prec: np.ndarray, rec: np.ndarray) -> float:
+    """ActivityNet's interpolated AP: make precision monotone non-increasing from the
+    right (the envelope), then sum precision x recall increment over the recall steps."""
+    mprec = np.concatenate([[0.0], np.asarray(prec, dtype=np.float64), [0.0]])
+    mrec = np.concatenate([[0.0], np.asarray(rec, dtype=np.float64), [1.0]])
+    mprec = np.maximum.accumulate(mprec[::-1])[::-1]
+    idx = np.flatnonzero(mrec[1:] != mrec[:-1]) + 1
+    return float(np.sum((mrec[idx] - mrec[idx - 1]) * mprec[idx]))
+
+
+def _class_ap(gts: list[GT], preds: list[Pred], tious: np.ndarray) -> np.ndarray:
+    """AP at each threshold for one class (``gts`` non-empty)."""
+    by_video: dict[Hashable, list[int]] = defaultdict(list)
+    for j, g in enumerate(gts):
+        by_video[g[0]].append(j)
+    gt_segs = np.array([[g[2], g[3]] for g in gts], dtype=np.float64)
+    n_t = len(tious)
+    if not preds:
+        return np.zeros(n_t)
+    scores = np.array([p[4] for p in preds], dtype=np.float64)
+    order = np.argsort(-scores, kind="stable")
+    lock = np.full((n_t, len(gts)), False)
+    tp = np.zeros((n_t, len(preds)))
+    for rank, i in enumerate(order):
+        p = preds[i]
+        cand = by_video.get(p[0])
+        if not cand:
+            continue  # a video without ground truth of this class: false positive
+        cand_arr = np.asarray(cand)
+        iou = segment_iou((p[2], p[3]), gt_segs[cand_arr])
+        o = np.argsort(-iou, kind="stable")  # best tIoU first; ties: earlier instance
+        by_iou, iou_sorted = cand_arr[o], iou[o]
+        for k, thr in enumerate(tious):
+            for j, v in zip(by_iou, iou_sorted, strict=True):
+                if v < thr:
+                    break
+                if lock[k, j]:
+                    continue
+                lock[k, j] = True
+                tp[k, rank] = 1.0
+                break
+    tp_c = np.cumsum(tp, axis=1)
+    fp_c = np.cumsum(1.0 - tp, axis=1)
+    rec = tp_c / len(gts)
+    prec = tp_c / (tp_c + fp_c)
+    return np.array([interpolated_prec_rec(prec[k], rec[k]) for k in range(n_t)])
+
+
+def detection_ap(
+    gt: Iterable[Sequence], pred: Iterable[Sequence], tiou_thresholds: Sequence[float] = DEFAULT_TIOUS
+) -> dict[int, np.ndarray]:
+    """Per-class detection AP at each tIoU threshold.
+
+    ``gt``: ``(video, class_id, start, end)`` rows; ``pred``: ``(video, class_id, start,
+    end, score)`` rows; frames inclusive. Returns ``{class_id: array(len(tious))}`` for
+    every class with ground truth (sorted by class id); other classes are excluded.
+    """
+    tious = np.asarray(list(tiou_thresholds), dtype=np.float64)
+    if tious.size == 0 or np.any(~(tious > 0)) or np.any(tious > 1):
+        raise ValueError(f"tIoU thresholds must be in (0, 1]; got {list(tiou_thresholds)}")
+    gts: dict[int, list[GT]] = defaultdict(list)
+    for g in gt:
+        v, c, s, e = g[0], int(g[1]), float(g[2]), float(g[3])
+        if e < s:
+            raise ValueError(f"ground-truth segment ends before it starts: {tuple(g)}")
+        gts[c].append((v, c, s, e))
+    preds: dict[int, list[Pred]] = defaultdict(list)
+    for p in pred:
+        v, c, s, e, sc = p[0], int(p[1]), float(p[2]), float(p[3]), float(p[4])
+        if e < s:
+            raise ValueError(f"predicted segment ends before it starts: {tuple(p)}")
+        if not np.isfinite(sc):
+            raise ValueError(f"predicted segment has a non-finite score: {tuple(p)}")
+        preds[c].append((v, c, s, e, sc))
+    return {c: _class_ap(gts[c], preds.get(c, []), tious) for c in sorted(gts)}
+
+
+def detection_map(
+    gt: Iterable[Sequence], pred: Iterable[Sequence], tiou_thresholds: Sequence[float] = DEFAULT_TIOUS
+) -> dict[str, float]:
+    """Mean AP over classes with ground truth at each threshold, keyed by :func:`tiou_key`
+    ("0.1" ... "0.5"), plus "avg" (the mean over thresholds). Fractions in [0, 1].
+    Raises ``ValueError`` when there is no ground truth at all."""
+    tious = list(tiou_thresholds)
+    per_class = detection_ap(gt, pred, tious)
+    if not per_class:
+        raise ValueError("no ground-truth segments: detection mAP is undefined")
+    m = np.mean(np.stack(list(per_class.values())), axis=0)
+    out = {tiou_key(x): float(v) for x, v in zip(tious, m, strict=True)}
+    out["avg"] = float(np.mean(m))
+    return out
+
+
+def ranking_ap(labels: np.ndarray, scores: np.ndarray) -> float:
+    """AP of ranking items by ``scores`` against binary ``labels`` (1-D), interpolated as
+    ActivityNet does; equal scores form one threshold. NaN when there is no positive."""
+    y = np.asarray(labels).astype(bool).reshape(-1)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if y.shape != s.shape:
+        raise ValueError(f"labels {y.shape} and scores {s.shape} differ in shape")
+    npos = int(y.sum())
+    if npos == 0:
+        return float("nan")
+    s = np.where(np.isnan(s), -np.inf, s)
+    order = np.argsort(-s, kind="stable")
+    s, y = s[order], y[order]
+    tp_c = np.cumsum(y)
+    fp_c = np.cumsum(~y)
+    last = np.flatnonzero(np.r_[s[1:] != s[:-1], True])  # end of each tie group
+    tp_c, fp_c = tp_c[last].astype(np.float64), fp_c[last].astype(np.float64)
+    return interpolated_prec_rec(tp_c / (tp_c + fp_c), tp_c / npos)
+
+
+def _column_aps(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    if labels.shape != scores.shape or labels.ndim != 2:
+        raise ValueError(f"labels {labels.shape} and scores {scores.shape} must be equal (N, K) shapes")
+    return np.array([ranking_ap(labels[:, k], scores[:, k]) for k in range(labels.shape[1])])
+
+
+def _nanmean(aps: np.ndarray) -> float:
+    ok = ~np.isnan(aps)
+    if not ok.any():
+        raise ValueError("no class has a positive example: mAP is undefined")
+    return float(aps[ok].mean())
+
+
+def video_ap(gt_video_labels: np.ndarray, video_scores: np.ndarray) -> np.ndarray:
+    """(K,) AP per class of ranking N videos: ``gt_video_labels`` (N, K) bool (class present),
+    ``video_scores`` (N, K). NaN for classes present in no video."""
+    return _column_aps(np.asarray(gt_video_labels).astype(bool), np.asarray(video_scores, dtype=np.float64))
+
+
+def video_map(gt_video_labels: np.ndarray, video_scores: np.ndarray) -> float:
+    """Video-level classification mAP: mean of :func:`video_ap` over classes present in
+    at least one video."""
+    return _nanmean(video_ap(gt_video_labels, video_scores))
+
+
+def frame_ap(frame_labels: Sequence[np.ndarray], frame_scores: Sequence[np.ndarray]) -> np.ndarray:
+    """(K,) per-frame AP per class, frames of all videos pooled: ``frame_labels[i]``
+    (T_i, K) bool multi-hot, ``frame_scores[i]`` (T_i, K). NaN for classes with no
+    positive frame."""
+    if len(frame_labels) != len(frame_scores):
+        raise ValueError(f"{len(frame_labels)} label arrays for {len(frame_scores)} score arrays")
+    if not len(frame_labels):
+        raise ValueError("frame_ap needs at least one video")
+    for i, (lab, sc) in enumerate(zip(frame_labels, frame_scores, strict=True)):
+        if np.shape(lab) != np.shape(sc) or np.ndim(lab) != 2:
+            raise ValueError(f"video {i}: labels {np.shape(lab)} and scores {np.shape(sc)} must be equal (T, K)")
+    lab = np.concatenate([np.asarray(x).astype(bool) for x in frame_labels])
+    sc = np.concatenate([np.asarray(x, dtype=np.float64) for x in frame_scores])
+    return _column_aps(lab, sc)
+
+
+def frame_map(frame_labels: Sequence[np.ndarray], frame_scores: Sequence[np.ndarray]) -> float:
+    """Frame-level mAP: mean of :func:`frame_ap` over classes with a positive frame."""
+    return _nanmean(frame_ap(frame_labels, frame_scores))

@@ -1,0 +1,226 @@
+"""The event state machine: smoothed class scores in, action start/end decisions out.
+
+One :class:`EventTracker` per (stream, track) watches K action classes at once (a
+vectorised pass finds the classes that need attention; only those are stepped). Per
+class:
+
+* a frame is **high** when its smoothed score is ``>= on``, **live** when ``> off`` and
+  **low** otherwise (``<= off``). Since ``off < on``, every high frame is live.
+* **start**: ``min_frames`` consecutive high frames while inactive. The action is
+  back-dated to the first frame of the current run of live frames (where the score
+  rose above ``off``), so the reported start does not lag by the smoothing and
+  ``min_frames`` delays.
+* **end**: while active, ``min_gap`` consecutive low frames. The action ends at the
+  last live frame before them (inclusive). Shorter dips below ``off`` do not end it,
+  and scores between ``off`` and ``on`` keep it alive (hysteresis).
+* :meth:`EventTracker.close` ends every open action (stream end, silence timeout,
+  shutdown, reset) at the last frame received.
+
+Guarantees: every start is followed by exactly one end (by score or by ``close``);
+a class's actions never overlap (a new run starts after the previous end's trigger
+frame); decisions of one frame come ends first, then starts, each by class index.
+Durations (``min_frames``, ``min_gap``) are counted in frames as fed, i.e. at the
+model's fps; ``seq``/``t`` are carried through as labels of those frames.
+
+A non-finite score (NaN, +-inf) counts as 0 for decisions: a low frame. ``peak_score``
+and decision ``score`` fields then report 0 for that frame, never NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["CLOSE_REASONS", "Decision", "EventConfig", "EventTracker"]
+
+CLOSE_REASONS = ("eos", "timeout", "shutdown", "reset")
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+@dataclass(frozen=True)
+class EventConfig:
+    """Hysteresis thresholds on the smoothed score and minimum durations in model frames.
+
+    Requires ``0 <= off < on <= 1`` and ``min_frames``, ``min_gap`` integers >= 1.
+    """
+
+    on: float = 0.5
+    off: float = 0.3
+    min_frames: int = 4
+    min_gap: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("on", "off"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not np.isfinite(v):
+                raise ValueError(f"event threshold {name} must be a number in [0, 1]; got {v!r}")
+        if not (0.0 <= self.off < self.on <= 1.0):
+            raise ValueError(f"event thresholds need 0 <= off < on <= 1; got off={self.off}, on={self.on}")
+        for name in ("min_frames", "min_gap"):
+            v = getattr(self, name)
+            if not _is_int(v) or v < 1:
+                raise ValueError(f"event {name} must be an integer >= 1 (frames); got {v!r}")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One start or end of an action of class ``class_index`` (index into the tracker's K).
+
+    ``seq``/``t``: the action boundary — start: first frame of the rise (back-dated);
+    end: last frame of the action, inclusive. ``score``: smoothed score at the frame
+    that triggered the decision, ``trigger_seq``/``trigger_t``. End only: ``seq_start``,
+    ``t_start`` (the matching start's ``seq``/``t``), ``peak_score`` (max smoothed score
+    from start to end) and ``reason`` ("score", "eos", "timeout", "shutdown", "reset").
+    Times are in seconds (the source clock of the frames), ``seq`` are frame labels.
+    """
+
+    type: str
+    class_index: int
+    seq: int
+    t: float
+    score: float
+    trigger_seq: int
+    trigger_t: float
+    seq_start: int | None = None
+    t_start: float | None = None
+    peak_score: float | None = None
+    reason: str | None = None
+
+
+class _ClassState:
+    """State of one class; only classes that are live, in a run or active hold one."""
+
+    __slots__ = ("active", "in_run", "high", "low", "rise", "run_peak", "live", "start", "peak")
+
+    def __init__(self) -> None:
+        self.active = False
+        self.in_run = False  # the previous frame was live
+        self.high = 0  # consecutive high frames
+        self.low = 0  # consecutive low frames while active
+        self.rise: tuple[int, float] = (0, 0.0)  # first frame of the current live run
+        self.run_peak = 0.0  # max score over the current live run
+        self.live: tuple[int, float] = (0, 0.0)  # last live frame
+        self.start: tuple[int, float] = (0, 0.0)  # of the open action
+        self.peak = 0.0  # max score of the open action
+
+
+class EventTracker:
+    """Per-track state machine over K classes; see the module docstring for the rules.
+
+    Cost per frame is a couple of vector operations over K plus a little Python work
+    for each class that is live, in a run or active: quiet classes are not visited.
+    """
+
+    def __init__(self, cfg: EventConfig, num_classes: int) -> None:
+        if not _is_int(num_classes) or num_classes < 1:
+            raise ValueError(f"num_classes must be an integer >= 1; got {num_classes!r}")
+        self.cfg = cfg
+        self.num_classes = int(num_classes)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._busy: dict[int, _ClassState] = {}  # classes in a live run or with an open action
+        self._last_scores = np.zeros(self.num_classes, dtype=np.float64)
+        self._last: tuple[int, float] | None = None  # (seq, t) of the last frame received
+
+    @property
+    def active(self) -> np.ndarray:
+        """(K,) bool: classes with an open action."""
+        out = np.zeros(self.num_classes, dtype=bool)
+        out[[c for c, st in self._busy.items() if st.active]] = True
+        return out
+
+    @property
+    def last_frame(self) -> tuple[int, float] | None:
+        """(seq, t) of the last frame received since creation or the last close."""
+        return self._last
+
+    def update(self, seq: int, t: float, scores: np.ndarray) -> list[Decision]:
+        """Feed one frame's smoothed scores ``(K,)``; returns the decisions it triggers.
+
+        Frames must come in time order. Returned: ends (by class index), then starts.
+        """
+        s = np.array(scores, dtype=np.float64).reshape(-1)
+        if s.shape[0] != self.num_classes:
+            raise ValueError(f"expected {self.num_classes} class scores, got {s.shape[0]}")
+        finite = np.isfinite(s)
+        if not finite.all():
+            s[~finite] = 0.0
+        seq, t = int(seq), float(t)
+        on, off = self.cfg.on, self.cfg.off
+        min_frames, min_gap = self.cfg.min_frames, self.cfg.min_gap
+        busy = self._busy
+        visit = set(np.flatnonzero(s > off).tolist())
+        visit.update(busy)
+        ends: list[Decision] = []
+        starts: list[Decision] = []
+        for c in sorted(visit):
+            v = float(s[c])
+            st = busy.get(c)
+            if st is None:
+                st = busy[c] = _ClassState()
+            live = v > off
+            if st.active:  # ends: min_gap consecutive low frames
+                if live:
+                    st.low = 0
+                    if v > st.peak:
+                        st.peak = v
+                else:
+                    st.low += 1
+                    if st.low >= min_gap:
+                        ends.append(Decision(
+                            "end", c, st.live[0], st.live[1], v, seq, t, seq_start=st.start[0],
+                            t_start=st.start[1], peak_score=st.peak, reason="score",
+                        ))  # fmt: skip
+                        st.active = False
+                        st.low = 0
+            if live:  # the live run: where the rise began, its peak, its last frame
+                if not st.in_run:
+                    st.in_run = True
+                    st.rise = (seq, t)
+                    st.run_peak = v
+                elif v > st.run_peak:
+                    st.run_peak = v
+                st.live = (seq, t)
+            else:
+                st.in_run = False
+            if v >= on:  # starts: min_frames consecutive high frames while inactive
+                st.high += 1
+                if not st.active and st.high >= min_frames:
+                    st.active = True
+                    st.low = 0
+                    st.start = st.rise
+                    st.peak = st.run_peak
+                    starts.append(Decision("start", c, st.rise[0], st.rise[1], v, seq, t))
+            else:
+                st.high = 0
+            if not st.active and not st.in_run:
+                del busy[c]  # back to the quiet state (all counters zero)
+        self._last_scores = s
+        self._last = (seq, t)
+        return ends + starts
+
+    def close(self, reason: str) -> list[Decision]:
+        """End every open action (``reason``: "eos", "timeout", "shutdown" or "reset").
+
+        Each end is placed at the last frame received (``seq``/``t`` and trigger), with
+        that frame's smoothed score. Afterwards the tracker is as new.
+        """
+        if reason not in CLOSE_REASONS:
+            raise ValueError(f"close reason must be one of {', '.join(CLOSE_REASONS)}; got {reason!r}")
+        out: list[Decision] = []
+        if self._last is not None:
+            seq, t = self._last
+            for c in sorted(self._busy):
+                st = self._busy[c]
+                if st.active:
+                    out.append(Decision(
+                        "end", c, seq, t, float(self._last_scores[c]), seq, t, seq_start=st.start[0],
+                        t_start=st.start[1], peak_score=st.peak, reason=reason,
+                    ))  # fmt: skip
+        self._reset()
+        return out
