@@ -1,0 +1,142 @@
+"""The `skelact` metadata entry every exported ONNX model carries.
+
+One ``metadata_props`` entry, key ``skelact``, value a JSON object (never ``repr``).
+The runtime reads everything it needs from it — classes, the joint set and channels
+the graph expects, normalisation, fps, receptive field and lookahead, streaming mode
+and state tensors — and refuses a model without it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from .normalize import NormConfig
+
+__all__ = ["FORMAT_VERSION", "META_KEY", "ModelError", "ModelMeta", "StateSpec"]
+
+META_KEY = "skelact"
+FORMAT_VERSION = 1
+MODES = ("window", "step")
+
+
+class ModelError(ValueError):
+    """A model file is unusable (missing/invalid metadata, wrong graph signature)."""
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """A step-mode state tensor: input ``name``, output ``name + '_out'``; ``shape``
+    excludes the leading batch axis."""
+
+    name: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """What the runtime needs to know about a model (see docs/model-format.md).
+
+    Class order is the model's output order; ``background_index`` is the extra output.
+    ``receptive_field`` and ``lookahead`` are in model frames (at ``fps``): in window
+    mode the runtime feeds ``window`` frames and reads the score of frame
+    ``window - 1 - lookahead``, so every decision is delayed by ``lookahead`` frames.
+    """
+
+    name: str
+    classes: tuple[tuple[int, str], ...]
+    background_index: int
+    mode: str
+    fps: float
+    norm: NormConfig
+    receptive_field: int
+    lookahead: int = 0
+    window: int = 64
+    layout: str = "canonical20"
+    trained_on_layout: str = "kinect_v1_20"
+    input_name: str = "x"
+    output_name: str = "probs"
+    state: tuple[StateSpec, ...] = ()
+    format_version: int = FORMAT_VERSION
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ModelError(f"model mode must be one of {MODES}, got {self.mode!r}")
+        k = len(self.classes)
+        if not 0 <= self.background_index <= k:
+            raise ModelError(f"background_index {self.background_index} outside 0..{k}")
+        if self.mode == "step" and not self.state:
+            raise ModelError("a step-mode model must list its state tensors")
+        if self.mode == "window" and self.window < self.lookahead + 1:
+            raise ModelError(f"window {self.window} shorter than lookahead + 1 ({self.lookahead + 1})")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.classes) + 1
+
+    @property
+    def persons(self) -> int:
+        return self.norm.persons
+
+    @property
+    def action_indices(self) -> list[int]:
+        """Output indices of the action classes (all but background), in class order."""
+        return [i for i in range(self.num_outputs) if i != self.background_index]
+
+    @property
+    def lookahead_s(self) -> float:
+        return self.lookahead / self.fps
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["classes"] = [{"id": c, "name": n} for c, n in self.classes]
+        d["norm"] = self.norm.to_dict()
+        d["state"] = [{"name": s.name, "shape": list(s.shape)} for s in self.state]
+        return json.dumps(d, sort_keys=True, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "model") -> ModelMeta:
+        try:
+            d = json.loads(text)
+            version = int(d.get("format_version", 0))
+            if version != FORMAT_VERSION:
+                raise ModelError(
+                    f"{source}: skelact metadata format {version} is not supported "
+                    f"(this skelact reads format {FORMAT_VERSION})"
+                )
+            return cls(
+                name=str(d["name"]),
+                classes=tuple((int(c["id"]), str(c["name"])) for c in d["classes"]),
+                background_index=int(d["background_index"]),
+                mode=str(d["mode"]),
+                fps=float(d["fps"]),
+                norm=NormConfig.from_dict(d["norm"]),
+                receptive_field=int(d["receptive_field"]),
+                lookahead=int(d.get("lookahead", 0)),
+                window=int(d.get("window", 64)),
+                layout=str(d.get("layout", "canonical20")),
+                trained_on_layout=str(d.get("trained_on_layout", "")),
+                input_name=str(d.get("input_name", "x")),
+                output_name=str(d.get("output_name", "probs")),
+                state=tuple(StateSpec(str(s["name"]), tuple(int(v) for v in s["shape"])) for s in d.get("state", [])),
+                format_version=version,
+                extra=dict(d.get("extra", {})),
+            )
+        except ModelError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ModelError(f"{source}: invalid skelact metadata ({type(e).__name__}: {e})") from None
+
+    def summary(self) -> dict:
+        """Short description for the runtime's status message."""
+        return {
+            "name": self.name,
+            "classes": [{"id": c, "name": n} for c, n in self.classes],
+            "mode": self.mode,
+            "lookahead": self.lookahead_s,
+        }

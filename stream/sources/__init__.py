@@ -1,0 +1,1 @@
+"""Pose sources: recorded files (replay), MediaPipe (webcam/video), mocap bridges."""

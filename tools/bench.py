@@ -1,0 +1,190 @@
+"""`skelact bench`: per-frame compute and end-to-end streaming latency, as a table and JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+SUMMARY = "benchmark latency and throughput (in-process compute and end-to-end over ZeroMQ)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="skelact bench",
+        description=(
+            "Measure (a) in-process compute per frame (p50/p99/max ms, frames/s) and (b) end-to-end "
+            "latency over real ZeroMQ loopback: publisher processes -> runtime -> subscriber, from "
+            "frame send to the per-frame score decision. With no --model, both bundled graphs run "
+            "and the window-recompute/step compute ratio is printed. --search finds the largest "
+            "number of 30-fps streams held with e2e p99 < 33 ms and no drops."
+        ),
+    )
+    p.add_argument("--model", default=None, help="ONNX model (default: the bundled step and window graphs)")
+    p.add_argument("--mode", choices=["step", "window"], default=None,
+                   help="only this bundled graph (with no --model)")
+    p.add_argument("--baseline", default=None, help="a window-mode model to compare against (window recompute)")
+    p.add_argument("--streams", type=int, default=1, help="concurrent streams for the end-to-end run (default 1)")
+    p.add_argument("--fps", type=float, default=30.0, help="frames per second per stream (default 30)")
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per measurement (default 5)")
+    p.add_argument("--provider", default="cpu", choices=["auto", "cpu", "cuda", "tensorrt"])
+    p.add_argument("--publishers", type=int, default=1, help="publisher processes (default 1)")
+    p.add_argument("--batch-wait-ms", type=float, default=0.0, help="runtime batching wait (default 0)")
+    p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run")
+    p.add_argument("--search", action="store_true", help="search the max number of streams at --fps")
+    p.add_argument("--search-max", type=int, default=512, help="upper bound for --search (default 512)")
+    p.add_argument("--json", default=None, help="write the results as a flat JSON dict")
+    return p
+
+
+def compute_bench(model: str, provider: str, duration: float, batch: int = 1) -> dict:
+    """Per-frame inference latency of one model, in process, batch ``batch`` tracks."""
+    from skelact.stream.engine import Engine
+
+    eng = Engine(model, provider=provider)
+    m = eng.meta
+    rng = np.random.default_rng(0)
+    shape = eng.input_shape_tail
+    if m.mode == "step":
+        x = rng.normal(size=(batch, *shape)).astype(np.float32)
+        state = eng.init_state(batch)
+
+        def once():
+            nonlocal state
+            _, state = eng.run_step(x, state)
+    else:
+        x = rng.normal(size=(batch, m.window, *shape)).astype(np.float32)
+
+        def once():
+            eng.run_window(x)
+
+    for _ in range(20):
+        once()
+    times = []
+    end = time.perf_counter() + duration
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        once()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    a = np.asarray(times)
+    return {
+        "model": os.path.basename(model), "mode": m.mode, "window": m.window if m.mode == "window" else 1,
+        "receptive_field": m.receptive_field, "batch": batch, "providers": eng.providers,
+        "compute_ms_p50": float(np.percentile(a, 50)), "compute_ms_p99": float(np.percentile(a, 99)),
+        "compute_ms_max": float(a.max()), "frames_per_s": float(batch * len(a) / a.sum() * 1000.0),
+        "iterations": len(a),
+    }  # fmt: skip
+
+
+def search_streams(model: str, args) -> tuple[int, list[dict]]:
+    """Largest stream count with e2e p99 < 1000/fps ms and zero drops (doubling, then bisection)."""
+    from .bench_load import run_e2e
+
+    budget = 1000.0 / args.fps
+    trials: list[dict] = []
+
+    def ok(n: int) -> bool:
+        r = run_e2e(model, n, args.fps, min(args.duration, 5.0), args.provider, args.publishers, args.batch_wait_ms)
+        r["pass"] = r["e2e_ms_p99"] < budget and r["frames_dropped"] == 0
+        trials.append(r)
+        print(f"  {n:>4} streams: p99 {r['e2e_ms_p99']:.1f} ms, drops {r['frames_dropped']} -> "
+              f"{'ok' if r['pass'] else 'fail'}", flush=True)  # fmt: skip
+        return r["pass"]
+
+    lo, hi = 0, 8
+    while hi <= args.search_max and ok(hi):
+        lo, hi = hi, hi * 2
+    hi = min(hi, args.search_max + 1)
+    while hi - lo > max(2, lo // 16):
+        mid = (lo + hi) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo, trials
+
+
+def _versions() -> dict:
+    import onnxruntime
+    import zmq
+
+    return {"python": platform.python_version(), "numpy": np.__version__, "onnxruntime": onnxruntime.__version__,
+            "pyzmq": zmq.__version__, "libzmq": zmq.zmq_version()}  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    import logging
+
+    from skelact.stream.assets import default_model_path
+    from skelact.stream.metadata import ModelError
+
+    logging.getLogger("skelact").setLevel(logging.WARNING)
+    if args.model:
+        models = [args.model]
+    elif args.mode:
+        models = [str(default_model_path(args.mode))]
+    else:
+        models = [str(default_model_path("step")), str(default_model_path("window"))]
+    if args.baseline:
+        models.append(args.baseline)
+    out: dict = {
+        "machine": platform.machine(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
+        **{f"version_{k}": v for k, v in _versions().items()},
+        "streams": args.streams, "fps": args.fps, "duration_s": args.duration, "provider": args.provider,
+    }  # fmt: skip
+    results = {}
+    try:
+        for mpath in models:
+            print(f"compute: {mpath}", flush=True)
+            results[mpath] = compute_bench(mpath, args.provider, args.duration)
+    except ModelError as e:
+        print(f"skelact bench: {e}", file=sys.stderr)
+        return 2
+    first = results[models[0]]
+    out.update({"model": first["model"], "mode": first["mode"], "compute_ms_p50": first["compute_ms_p50"],
+                "compute_ms_p99": first["compute_ms_p99"], "compute_ms_max": first["compute_ms_max"],
+                "frames_per_s": first["frames_per_s"]})  # fmt: skip
+    print(f"\n{'model':<28} {'mode':<7} {'frames in':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'frames/s':>10}")
+    for r in results.values():
+        print(f"{r['model']:<28} {r['mode']:<7} {r['window']:>9} {r['compute_ms_p50']:>8.3f} "
+              f"{r['compute_ms_p99']:>8.3f} {r['compute_ms_max']:>8.3f} {r['frames_per_s']:>10.0f}")  # fmt: skip
+    steps = [r for r in results.values() if r["mode"] == "step"]
+    wins = [r for r in results.values() if r["mode"] == "window"]
+    if steps and wins:
+        ratio = wins[-1]["compute_ms_p50"] / steps[0]["compute_ms_p50"]
+        out.update({"window_over_step": ratio, "window_frames": wins[-1]["window"],
+                    "window_compute_ms_p50": wins[-1]["compute_ms_p50"],
+                    "step_compute_ms_p50": steps[0]["compute_ms_p50"]})  # fmt: skip
+        print(f"\nwindow recompute ({wins[-1]['window']} frames) / step: {ratio:.1f}x compute per frame")
+    e2e_model = models[0]
+    if not args.no_e2e:
+        from .bench_load import run_e2e
+
+        print(f"\nend-to-end: {args.streams} stream(s) at {args.fps:g} fps for {args.duration:g} s ...", flush=True)
+        r = run_e2e(e2e_model, args.streams, args.fps, args.duration, args.provider, args.publishers,
+                    args.batch_wait_ms)  # fmt: skip
+        out.update({k: r[k] for k in ("e2e_ms_p50", "e2e_ms_p99", "e2e_ms_max", "frames_dropped", "frames_sent",
+                                      "runtime_cpu_share", "load_generator_cpu_share", "subscriber_cpu_share")})  # fmt: skip
+        print(f"e2e latency p50 {r['e2e_ms_p50']:.2f} ms, p99 {r['e2e_ms_p99']:.2f} ms, max {r['e2e_ms_max']:.2f} ms; "
+              f"{r['frames_sent']} frames, {r['frames_dropped']} dropped; CPU share: runtime "
+              f"{r['runtime_cpu_share']:.0%}, load generator {r['load_generator_cpu_share']:.0%}, "
+              f"subscriber {r['subscriber_cpu_share']:.0%}")  # fmt: skip
+    if args.search:
+        print(f"\nsearching the largest number of {args.fps:g}-fps streams with p99 < {1000 / args.fps:.0f} ms "
+              "and no drops ...", flush=True)  # fmt: skip
+        best, trials = search_streams(e2e_model, args)
+        out["max_streams_30fps" if args.fps == 30 else f"max_streams_{args.fps:g}fps"] = best
+        out["search_trials"] = json.dumps([{k: t[k] for k in ("streams", "e2e_ms_p99", "frames_dropped", "pass")}
+                                           for t in trials])  # fmt: skip
+        print(f"max streams: {best}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(out, f, indent=1, allow_nan=False, default=float)
+        print(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,151 @@
+"""Load generation for `skelact bench`: runtime and publisher processes on loopback.
+
+Publishers send synthetic 30-fps pose streams with ``t`` = their wall clock at send
+(``time.time()``), non-blocking with a send high-water mark, counting what they could
+not send. The runtime publishes per-frame scores; the subscriber (the bench process)
+measures latency as its receive time minus ``t``: frame send -> score decision,
+transport both ways included. Each process reports its CPU time.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+
+import numpy as np
+
+SUB_WARMUP_S = 0.5
+
+
+def runtime_proc(model: str, provider: str, in_ep: str, out_ep: str, ready, stop, result, batch_wait_ms: float) -> None:
+    import logging
+
+    logging.disable(logging.INFO)
+    from skelact.stream.detector import DetectorConfig
+    from skelact.stream.engine import Engine
+    from skelact.stream.runtime import Runtime, RuntimeConfig
+
+    eng = Engine(model, provider=provider)
+    cfg = RuntimeConfig(in_endpoint=in_ep, out_endpoint=out_ep, detector=DetectorConfig(scores=True),
+                        batch_wait_ms=batch_wait_ms, status_interval_s=0.5)  # fmt: skip
+    rt = Runtime(eng, cfg)
+    rt.bind()
+    ready.put((rt.in_endpoint, rt.out_endpoint))
+    import threading
+
+    th = threading.Thread(target=rt.run, daemon=True)
+    c0 = time.process_time()
+    th.start()
+    stop.wait()
+    rt.stop()
+    result.put({"cpu_s": time.process_time() - c0, **rt.counters, "infer_ms": list(rt.core.infer_ms)})
+
+
+def publisher_proc(endpoint: str, streams: list[str], fps: float, duration: float, start_at: float, result) -> None:
+    import zmq
+    from skelact.stream import protocol as P
+    from skelact.stream.synthetic import make_sequence
+
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PUSH)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SNDHWM, 1000)
+    sock.connect(endpoint)
+    seq = make_sequence("bench", num_frames=600, seed=os.getpid() % 1000)
+    joints = np.ascontiguousarray(seq.joints, dtype=np.float32)
+    sent = dropped = 0
+    c0 = time.process_time()
+    while time.time() < start_at:
+        time.sleep(0.001)
+    n_frames = int(duration * fps)
+    for k in range(n_frames):
+        due = start_at + k / fps
+        delay = due - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        for s in streams:
+            parts = P.encode_pose(s, k, time.time(), "kinect20", joints[k % len(joints)])
+            try:
+                sock.send_multipart(parts, zmq.NOBLOCK)
+                sent += 1
+            except zmq.Again:
+                dropped += 1
+    for s in streams:
+        try:
+            sock.send_multipart(P.encode_eos(s), zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+    result.put({"sent": sent, "dropped": dropped, "cpu_s": time.process_time() - c0})
+    sock.close()
+    ctx.term()
+
+
+def run_e2e(model: str, streams: int, fps: float, duration: float, provider: str = "cpu",
+            publishers: int = 1, batch_wait_ms: float = 0.0) -> dict:  # fmt: skip
+    """One end-to-end trial; returns latency percentiles (ms), drops and CPU shares."""
+    import zmq
+    from skelact.stream import protocol as P
+
+    ctx = mp.get_context("spawn")
+    ready, result = ctx.Queue(), ctx.Queue()
+    stop = ctx.Event()
+    rt = ctx.Process(target=runtime_proc, args=(model, provider, "tcp://127.0.0.1:*", "tcp://127.0.0.1:*",
+                                                ready, stop, result, batch_wait_ms), daemon=True)  # fmt: skip
+    rt.start()
+    in_ep, out_ep = ready.get(timeout=60)
+    zctx = zmq.Context()
+    sub = zctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.RCVHWM, 0)
+    sub.setsockopt_string(zmq.SUBSCRIBE, "scores/")
+    sub.setsockopt_string(zmq.SUBSCRIBE, "status")
+    sub.connect(out_ep)
+    names = [f"s{i:04d}" for i in range(streams)]
+    groups = [names[i::publishers] for i in range(publishers)]
+    start_at = time.time() + 1.5 + 0.02 * streams
+    pubs = [ctx.Process(target=publisher_proc, args=(in_ep, g, fps, duration, start_at, result), daemon=True)
+            for g in groups if g]  # fmt: skip
+    for p in pubs:
+        p.start()
+    lat: list[float] = []
+    received = 0
+    wall0 = time.time()
+    c0 = time.process_time()
+    end = start_at + duration + 2.0
+    while time.time() < end:
+        if not sub.poll(100):
+            continue
+        parts = sub.recv_multipart()
+        now = time.time()
+        topic, body = P.decode_pub(parts)
+        if topic.startswith("scores/"):
+            received += 1
+            if body["t"] >= start_at + SUB_WARMUP_S:
+                lat.append((now - body["t"]) * 1000.0)
+    sub_cpu = time.process_time() - c0
+    stats = [result.get(timeout=30) for _ in pubs]
+    stop.set()
+    rts = result.get(timeout=30)
+    rt.join(10)
+    for p in pubs:
+        p.join(5)
+    sub.close()
+    zctx.term()
+    sent = sum(s["sent"] for s in stats)
+    pub_dropped = sum(s["dropped"] for s in stats)
+    wall = time.time() - wall0
+    a = np.asarray(lat) if lat else np.asarray([np.nan])
+    lost = max(0, sent - received)
+    return {
+        "streams": streams, "fps": fps, "duration_s": duration,
+        "frames_sent": sent, "scores_received": received,
+        "e2e_ms_p50": float(np.percentile(a, 50)), "e2e_ms_p99": float(np.percentile(a, 99)),
+        "e2e_ms_max": float(np.max(a)),
+        "frames_dropped": int(pub_dropped + rts["frames_dropped"] + lost),
+        "dropped_at_publisher": int(pub_dropped), "dropped_at_runtime": int(rts["frames_dropped"]),
+        "frames_without_scores": int(lost),
+        "runtime_cpu_share": rts["cpu_s"] / wall, "load_generator_cpu_share": sum(s["cpu_s"] for s in stats) / wall,
+        "subscriber_cpu_share": sub_cpu / wall,
+        "infer_ms_per_frame_p50": float(np.percentile(rts["infer_ms"], 50)) if rts["infer_ms"] else None,
+    }  # fmt: skip

@@ -1,0 +1,37 @@
+"""Shared CLI option groups (detector settings) so serve, detect and demo agree."""
+
+from __future__ import annotations
+
+import argparse
+
+from skelact.stream.detector import DetectorConfig
+from skelact.stream.events import EventConfig
+from skelact.stream.smoothing import SmoothingConfig
+
+
+def add_detector_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("decisions (smoothing and event state machine)")
+    d, e, s = DetectorConfig(), EventConfig(), SmoothingConfig()
+    g.add_argument("--smoothing", choices=["ema", "mean", "none"], default=s.kind,
+                   help=f"causal smoothing of class scores (default {s.kind})")
+    g.add_argument("--alpha", type=float, default=s.alpha, help=f"EMA weight of the new frame (default {s.alpha})")
+    g.add_argument("--smooth-window", type=int, default=s.window,
+                   help=f"frames of the causal moving average (default {s.window})")
+    g.add_argument("--on", type=float, default=e.on, help=f"score that starts an action (default {e.on})")
+    g.add_argument("--off", type=float, default=e.off, help=f"score below which it ends (default {e.off})")
+    g.add_argument("--min-frames", type=int, default=e.min_frames,
+                   help=f"model frames above --on before a start (default {e.min_frames})")
+    g.add_argument("--min-gap", type=int, default=e.min_gap,
+                   help=f"model frames below --off before an end (default {e.min_gap})")
+    g.add_argument("--silence-timeout", type=float, default=d.silence_timeout_s,
+                   help=f"seconds of silence that close a stream or track (default {d.silence_timeout_s})")
+
+
+def detector_config(args: argparse.Namespace, scores: bool = False) -> DetectorConfig:
+    """Build the DetectorConfig from parsed args; ValueError explains a bad combination."""
+    return DetectorConfig(
+        smoothing=SmoothingConfig(kind=args.smoothing, alpha=args.alpha, window=args.smooth_window),
+        events=EventConfig(on=args.on, off=args.off, min_frames=args.min_frames, min_gap=args.min_gap),
+        silence_timeout_s=args.silence_timeout,
+        scores=scores,
+    )
