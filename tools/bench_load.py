@@ -44,6 +44,7 @@ def runtime_proc(model: str, provider: str, in_ep: str, out_ep: str, ready, stop
 
 def publisher_proc(endpoint: str, streams: list[str], fps: float, duration: float, start_at: float, result) -> None:
     import zmq
+
     from skelact.stream import protocol as P
     from skelact.stream.synthetic import make_sequence
 
@@ -85,6 +86,7 @@ def run_e2e(model: str, streams: int, fps: float, duration: float, provider: str
             publishers: int = 1, batch_wait_ms: float = 0.0) -> dict:  # fmt: skip
     """One end-to-end trial; returns latency percentiles (ms), drops and CPU shares."""
     import zmq
+
     from skelact.stream import protocol as P
 
     ctx = mp.get_context("spawn")

@@ -49,6 +49,7 @@ def _gt_at(seq, row: int, classes: dict[int, str]) -> str:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     import zmq
+
     from skelact.stream import protocol as P
     from skelact.stream.assets import default_model_path, precog_path
     from skelact.stream.engine import Engine

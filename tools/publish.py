@@ -113,6 +113,7 @@ class Publisher:
 
     def __init__(self, args: argparse.Namespace, stream: str, layout: str, live: bool, fps: float | None) -> None:
         import zmq
+
         from skelact.stream import protocol as P
         from skelact.stream.sources.capture import LiveSender
 

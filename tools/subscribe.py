@@ -47,6 +47,7 @@ def format_event(body: dict) -> str:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     import zmq
+
     from skelact.stream import protocol as P
 
     ctx = zmq.Context.instance()

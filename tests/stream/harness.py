@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import zmq
+
 from skelact.stream import protocol as P
 
 

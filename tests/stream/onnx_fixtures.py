@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
+
 from skelact.stream.metadata import META_KEY, ModelMeta, StateSpec
 from skelact.stream.normalize import NormConfig
 

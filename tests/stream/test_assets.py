@@ -1,4 +1,5 @@
 import numpy as np
+
 from skelact.stream.assets import precog_path
 from skelact.stream.formats import load_dataset
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from skelact.stream.events import CLOSE_REASONS, Decision, EventConfig, EventTracker
 
 DT = 0.1  # seconds per frame in these tests; seq starts at SEQ0 to tell seq from index

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from skelact.stream.layouts import CANONICAL, get_layout, layout_names, to_canonical
 
 

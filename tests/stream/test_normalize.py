@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from skelact.stream.layouts import CANONICAL
 from skelact.stream.normalize import NormConfig, canonicalize, normalize
 from skelact.stream.synthetic import make_sequence

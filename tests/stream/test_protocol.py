@@ -11,6 +11,7 @@ import pytest
 import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from skelact.stream import protocol as P
 from skelact.stream.layouts import get_layout, layout_names
 

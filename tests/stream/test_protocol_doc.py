@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zmq
+
 from skelact.stream import protocol as P
 from skelact.stream.layouts import get_layout, layout_names
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from harness import Harness
+
 from skelact.stream import protocol as P
 from skelact.stream.detector import DetectorConfig
 from skelact.stream.engine import Engine

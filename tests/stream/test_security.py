@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 import zmq
+
 from skelact.stream import protocol as P
 from skelact.stream import security as S
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from skelact.stream.events import EventConfig, EventTracker
 from skelact.stream.smoothing import Smoother, SmoothingConfig, group_delay, smooth
 

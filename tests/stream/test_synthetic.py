@@ -1,4 +1,5 @@
 import numpy as np
+
 from skelact.stream.synthetic import make_dataset
 
 
