@@ -192,7 +192,7 @@ class Publisher:
         if not force and (not every or now - self._last_progress < every):
             return
         self._last_progress = now
-        line = (f"[{now - self.start:6.1f} s] published {self.frames}  {self.rate():.1f} fps  "
+        line = (f"[{now - self.start:6.1f} s] frames {self.frames}  {self.rate():.1f} fps  "
                 f"unsent {self.sender.unsent}")  # fmt: skip
         if "frames_dropped" in self.extra:
             line += f"  dropped {self.extra['frames_dropped']}"
@@ -202,18 +202,28 @@ class Publisher:
         print(line, flush=True)
 
     # -- end
+    def abort(self) -> None:
+        """Close without sending anything more (nothing was published)."""
+        self.sock.close(0)
+        if self.preview is not None:
+            self.preview.close()
+        if self.feed is not None:
+            self.feed.close()
+
     def finish(self) -> dict:
-        self.sender.send_final(self.P.encode_eos(self.stream))
+        self._unsent_frames = self.sender.unsent
+        eos_ok = self.sender.send_final(self.P.encode_eos(self.stream))
         elapsed = time.monotonic() - self.start
         self.sock.close()
         stats = {
             "source": self.extra.pop("source", ""),
             "stream": self.stream,
             "elapsed_s": round(elapsed, 3),
-            "frames_published": self.frames,
+            "frames_out": self.frames,
+            "frames_published": self.frames - self._unsent_frames,
+            "frames_unsent": self._unsent_frames,
             "frames_detected": self.detected,
-            "messages_sent": self.sender.sent,
-            "frames_unsent": self.sender.unsent,
+            "eos_sent": eos_ok,
             "publish_fps": round(self.frames / elapsed, 3) if elapsed > 0 else 0.0,
             **self.extra,
         }
@@ -231,12 +241,16 @@ class Publisher:
             self.preview.close()
             stats["preview_frames"] = self.preview.frames
         if self.feed is not None:
+            time.sleep(0.1)  # the runtime's reply to the last frames
+            self.feed.poll()
+            stats.update(preview_feed_messages=self.feed.received,
+                         preview_classes=",".join(self.feed.overlay.names))  # fmt: skip
             self.feed.close()
         return stats
 
 
 def _print_summary(stats: dict) -> None:
-    keys = ["frames_captured", "frames_published", "frames_detected", "frames_dropped", "frames_unsent",
+    keys = ["frames_captured", "frames_out", "frames_published", "frames_detected", "frames_dropped", "frames_unsent",
             "fusion_discarded", "out_of_order", "publish_fps", "estimator_ms_p50", "estimator_ms_p90",
             "elapsed_s", "record_folder"]  # fmt: skip
     print("summary:")
@@ -294,15 +308,18 @@ def _estimator(args: argparse.Namespace):
 
 def _run_mediapipe(args: argparse.Namespace) -> int:
     from skelact.stream.sources.capture import CaptureError, open_camera, open_video
-    from skelact.stream.sources.mediapipe_source import LAYOUT, ModelUnavailableError
+    from skelact.stream.sources.mediapipe_source import (
+        LAYOUT,
+        ModelUnavailableError,
+        check_model_available,
+        parse_views,
+    )
 
-    try:
-        est = _estimator(args)
-    except (ModelUnavailableError, ValueError) as e:
-        print(f"skelact publish: {e}", file=sys.stderr)
-        return 2
     throttle = None
-    try:
+    try:  # cheap checks first: the MediaPipe graph is built last
+        check_model_available(args.model_complexity)
+        if args.fuse:
+            parse_views(args.fuse)
         if args.video is not None:
             fast = args.fast or args.fps == 0
             grabber, info = open_video(args.video, pace_fps=None if fast else args.fps, realtime=not fast,
@@ -317,16 +334,21 @@ def _run_mediapipe(args: argparse.Namespace) -> int:
             source, fps = f"webcam:{args.webcam}", args.fps or info.fps or 30.0
             throttle = 1.0 / args.fps if args.fps else None
             mode = "live, drop-oldest" + (f", at most {args.fps:g} fps" if args.fps else "")
-    except CaptureError as e:
-        est.close()
+    except (CaptureError, ModelUnavailableError, ValueError) as e:
         print(f"skelact publish: {e}", file=sys.stderr)
         return 2
     try:
         pub = Publisher(args, stream, LAYOUT, live=True, fps=fps)
-    except Exception:
-        est.close()
+    except BaseException:
         grabber.stop()
         raise
+    try:
+        est = _estimator(args)
+    except (ModelUnavailableError, ValueError) as e:
+        grabber.stop()
+        pub.abort()
+        print(f"skelact publish: {e}", file=sys.stderr)
+        return 2
     pub.extra["source"] = source
     views = ",".join(est.views)
     print(f"publishing {source} ({info.width}x{info.height}, {info.fps:g} fps; {mode}; MediaPipe "

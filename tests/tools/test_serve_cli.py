@@ -39,12 +39,14 @@ def served(tmp_path):
         [*SKELACT, "serve", "--model", str(model), "--in", f"tcp://127.0.0.1:{pin}", "--out", f"tcp://127.0.0.1:{pout}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    lines = [proc.stdout.readline() for _ in range(3)]
-    assert any("serving on" in x for x in lines), lines
-    yield proc, pin, pout
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(5)
+    try:
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert any("serving on" in x for x in lines), lines
+        yield proc, pin, pout
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
 
 
 def test_publish_serve_subscribe_and_clean_shutdown(served, tmp_path):
