@@ -24,12 +24,21 @@ import numpy as np
 from . import protocol as P
 from .engine import Engine
 from .events import EventConfig, EventTracker
-from .normalize import canonicalize, normalize
+from .normalize import canonicalize, normalize_pairs
 from .protocol import EndOfStream, PoseFrame
 from .resample import Resampler
 from .smoothing import Smoother, SmoothingConfig
 
 __all__ = ["DetectorConfig", "DetectorCore", "Outgoing"]
+
+
+def _fix_units(j: np.ndarray, units: str) -> np.ndarray:
+    """Image-normalised input has unreliable depth: missing z becomes 0 (x, y stay)."""
+    if units != "norm":
+        return j
+    j = np.array(j, dtype=np.float32)
+    j[..., 2] = np.where(np.isfinite(j[..., 2]), j[..., 2], 0.0)
+    return j
 
 JOINT_TRACK = -1  # track id reported by models that look at several persons jointly
 
@@ -119,17 +128,6 @@ class DetectorCore:
             tr.ring = np.zeros((m.window, *self.engine.input_shape_tail), dtype=np.float32)
         return tr
 
-    def _stream(self, frame: PoseFrame) -> tuple[_Stream, list[Outgoing]]:
-        out: list[Outgoing] = []
-        st = self.streams.get(frame.stream)
-        if st is not None and st.layout != frame.layout:
-            out += self.close_stream(frame.stream, "reset", keep=False)
-            st = None
-        if st is None:
-            st = _Stream(frame.stream, frame.layout)
-            self.streams[frame.stream] = st
-        return st, out
-
     # ----------------------------------------------------------------- input
     def feed(self, msg: PoseFrame | EndOfStream, now: float, arrival: float | None = None) -> list[Outgoing]:
         return self.feed_many([(msg, now, arrival)])
@@ -137,53 +135,81 @@ class DetectorCore:
     def feed_many(self, items: list[tuple[PoseFrame | EndOfStream, float, float | None]]) -> list[Outgoing]:
         """Process frames (already validated, including per-stream ordering) in order;
         returns the messages to publish. ``now`` drives timeouts; ``arrival`` (monotonic)
-        is kept for latency measurement."""
+        is kept for latency measurement. Preprocessing and inference are batched over
+        all frames given; a reset or eos first flushes what came before it."""
         out: list[Outgoing] = []
-        work: list[tuple[_Stream, _Track, object, np.ndarray, float, float]] = []
+        pend: list[tuple[_Stream, _Track, PoseFrame, int, float]] = []
         for msg, now, arrival in items:
             arr = time.monotonic() if arrival is None else arrival
             if isinstance(msg, EndOfStream):
-                out += self._run(work)
-                work = []
+                out += self._flush(pend)
+                pend = []
                 out += self.close_stream(msg.stream, "eos", keep=False, arrival=arr)
                 continue
-            st, pre = self._stream(msg)
-            out += pre
-            if st.last_seq >= 0 and msg.seq - st.last_seq > self.cfg.max_seq_gap:
-                out += self._run(work)
-                work = []
-                out += self.close_stream(msg.stream, "reset", keep=True, arrival=arr)
+            st = self.streams.get(msg.stream)
+            if st is not None and (st.layout != msg.layout or
+                                   (st.last_seq >= 0 and msg.seq - st.last_seq > self.cfg.max_seq_gap)):  # fmt: skip
+                out += self._flush(pend)
+                pend = []
+                # a layout change or a long seq gap: the model state is meaningless now
+                out += self.close_stream(msg.stream, "reset", keep=st.layout == msg.layout, arrival=arr)
+                st = self.streams.get(msg.stream)
+            if st is None:
+                st = self.streams[msg.stream] = _Stream(msg.stream, msg.layout)
             st.last_seq, st.last_t, st.last_seen = msg.seq, msg.t, now
-            for tr, canon in self._split_tracks(st, msg):
+            if self.meta.persons > 1:
+                tr = st.tracks.get(JOINT_TRACK) or st.tracks.setdefault(JOINT_TRACK, self._new_track(JOINT_TRACK))
                 tr.last_seq, tr.last_t, tr.last_seen = msg.seq, msg.t, now
-                for mf in tr.resampler.push(msg.t, msg.seq, canon):
-                    prev = tr.prev_canon
-                    tr.prev_canon = mf.data
-                    x = normalize(mf.data[None], self.meta.norm, prev)[0]
-                    work.append((st, tr, mf, x, arr, msg.t))
-        out += self._run(work)
+                pend.append((st, tr, msg, -1, arr))
+                continue
+            for p, tid in enumerate(msg.tracks):
+                tr = st.tracks.get(tid)
+                if tr is None:
+                    tr = st.tracks[tid] = self._new_track(tid)
+                tr.last_seq, tr.last_t, tr.last_seen = msg.seq, msg.t, now
+                pend.append((st, tr, msg, p, arr))
+        out += self._flush(pend)
         return out
 
-    def _split_tracks(self, st: _Stream, msg: PoseFrame) -> list[tuple[_Track, np.ndarray]]:
-        """Canonical (M, 20, 3) input per track of this frame."""
-        j = msg.joints
-        if msg.units == "norm":
-            j = np.array(j, dtype=np.float32)  # image-normalised: depth is unreliable
-            j[..., 2] = np.where(np.isfinite(j[..., 2]), j[..., 2], 0.0)
-        if self.meta.persons > 1:
-            order = np.argsort(np.asarray(msg.tracks, dtype=np.int64), kind="stable")
-            canon = canonicalize(j[order][None], msg.layout, self.meta.norm)[0]
-            tr = st.tracks.get(JOINT_TRACK) or st.tracks.setdefault(JOINT_TRACK, self._new_track(JOINT_TRACK))
-            return [(tr, canon)]
-        pairs = []
-        if len(msg.tracks):
-            canon_all = canonicalize(j[:, None], msg.layout, self.meta.norm)  # (P, 1, 20, 3)
-        for p, tid in enumerate(msg.tracks):
-            tr = st.tracks.get(tid)
-            if tr is None:
-                tr = st.tracks[tid] = self._new_track(tid)
-            pairs.append((tr, canon_all[p]))
-        return pairs
+    def _canonical(self, pend: list) -> list[np.ndarray]:
+        """Canonical (M, 20, 3) frame of each pending entry; one-person entries of the same
+        layout and channel count are mapped in one call (the map is elementwise, so
+        batching does not change a single bit)."""
+        norm = self.meta.norm
+        res: list[np.ndarray | None] = [None] * len(pend)
+        groups: dict[tuple[str, int], list[int]] = {}
+        for i, (_st, _tr, msg, p, _a) in enumerate(pend):
+            if p < 0:
+                j = _fix_units(msg.joints, msg.units)
+                order = np.argsort(np.asarray(msg.tracks, dtype=np.int64), kind="stable")
+                res[i] = canonicalize(j[order][None], msg.layout, norm)[0]
+            else:
+                groups.setdefault((msg.layout, msg.joints.shape[-1]), []).append(i)
+        for (layout, _c), idx in groups.items():
+            stack = np.stack([_fix_units(pend[i][2].joints[pend[i][3]], pend[i][2].units) for i in idx])
+            canon = canonicalize(stack[:, None], layout, norm)  # (n, 1, 20, 3)
+            for k, i in enumerate(idx):
+                res[i] = canon[k]
+        return res  # type: ignore[return-value]
+
+    def _flush(self, pend: list) -> list[Outgoing]:
+        if not pend:
+            return []
+        canon = self._canonical(pend)
+        work = []
+        datas, befores = [], []
+        for (st, tr, msg, _p, arr), c in zip(pend, canon):
+            for mf in tr.resampler.push(msg.t, msg.seq, c):
+                befores.append(mf.data if tr.prev_canon is None else tr.prev_canon)
+                tr.prev_canon = mf.data
+                datas.append(mf.data)
+                work.append([st, tr, mf, None, arr, msg.t])
+        if not work:
+            return []
+        xs = normalize_pairs(np.stack(datas), np.stack(befores), self.meta.norm)
+        for w, x in zip(work, xs):
+            w[3] = x
+        return self._run([tuple(w) for w in work])
 
     # ----------------------------------------------------------------- model
     def _run(self, work: list) -> list[Outgoing]:

@@ -59,6 +59,7 @@ class Layout:
     axes: tuple[float, float, float] = (1.0, 1.0, 1.0)
     description: str = ""
     _matrix: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _terms: list | None = field(default=None, repr=False, compare=False)
 
     @property
     def num_joints(self) -> int:
@@ -73,6 +74,19 @@ class Layout:
             return self.joint_names.index(joint)
         except ValueError:
             raise KeyError(f"layout {self.name!r} has no joint {joint!r}") from None
+
+    def term_arrays(self) -> list:
+        """The canonical map as term arrays: ``[(src_idx, w)]`` for every joint's first
+        term, then ``(canonical_idx, src_idx, w)`` for each further term position."""
+        if self._terms is None:
+            first = (np.array([t[0][0] for t in self.canonical]), np.array([t[0][1] for t in self.canonical]))
+            rest = []
+            for r in range(1, max(len(t) for t in self.canonical)):
+                cjs = [c for c, t in enumerate(self.canonical) if len(t) > r]
+                rest.append((np.array(cjs), np.array([self.canonical[c][r][0] for c in cjs]),
+                             np.array([self.canonical[c][r][1] for c in cjs])))  # fmt: skip
+            object.__setattr__(self, "_terms", [first, *rest])
+        return self._terms
 
     def canonical_matrix(self) -> np.ndarray:
         """(20, J) float64 weights: canonical = M @ source, per coordinate."""
@@ -294,10 +308,12 @@ def to_canonical(x: np.ndarray, layout: Layout | str) -> np.ndarray:
             f"got shape {tuple(x.shape)}"
         )
     xyz = np.asarray(x[..., :3], dtype=np.float64)
-    m = lay.canonical_matrix()
-    finite = np.isfinite(xyz).all(-1)  # (..., J)
-    out = np.einsum("cj,...jk->...ck", m, np.where(finite[..., None], xyz, 0.0))
-    missing = np.einsum("cj,...j->...c", (m != 0).astype(np.float64), (~finite).astype(np.float64))
-    out[missing > 0] = np.nan
+    # Term by term in a fixed order: elementwise only, so the result for a frame does not
+    # depend on how many frames are mapped together (offline and live agree bit for bit).
+    terms = lay.term_arrays()
+    idx, w = terms[0]
+    out = xyz[..., idx, :] * w[:, None]
+    for cj, j, wj in terms[1:]:
+        out[..., cj, :] += xyz[..., j, :] * wj[:, None]
     out *= np.asarray(lay.axes)
     return out.astype(np.float32)

@@ -25,7 +25,7 @@ import numpy as np
 
 from .layouts import CANONICAL, get_layout, to_canonical
 
-__all__ = ["NormConfig", "canonicalize", "normalize"]
+__all__ = ["NormConfig", "canonicalize", "normalize", "normalize_pairs"]
 
 _PELVIS = CANONICAL.index("pelvis")
 _NECK = CANONICAL.index("shoulder_center")
@@ -134,7 +134,17 @@ def normalize(x: np.ndarray, cfg: NormConfig, prev: np.ndarray | None = None) ->
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 4 or x.shape[1:] != (cfg.persons, CANONICAL.num_joints, 3):
         raise ValueError(f"expected (T, {cfg.persons}, 20, 3) canonical joints, got {x.shape}")
-    xd = x.astype(np.float64)
+    before = np.empty_like(x)
+    before[1:] = x[:-1]
+    before[0] = x[0] if prev is None else prev
+    return normalize_pairs(x, before, cfg)
+
+
+def normalize_pairs(x: np.ndarray, before: np.ndarray, cfg: NormConfig) -> np.ndarray:
+    """``normalize`` for independent frames: row i is frame ``x[i]`` whose previous model
+    frame is ``before[i]`` (pass ``x[i]`` itself for a stream's first frame). The runtime
+    uses this to normalise frames of many tracks in one call."""
+    xd = np.asarray(x, dtype=np.float32).astype(np.float64)
     centre, scale = _frame_centre_scale(xd, cfg)
     pos = (xd - centre) if cfg.center else xd
     if cfg.align:
@@ -143,10 +153,7 @@ def normalize(x: np.ndarray, cfg: NormConfig, prev: np.ndarray | None = None) ->
     pos = pos / scale
     feats = [pos]
     if cfg.velocity:
-        before = np.empty_like(xd)
-        before[1:] = xd[:-1]
-        before[0] = xd[0] if prev is None else np.asarray(prev, dtype=np.float32).astype(np.float64)
-        vel = (xd - before) / scale * cfg.velocity_gain
+        vel = (xd - np.asarray(before, dtype=np.float32).astype(np.float64)) / scale * cfg.velocity_gain
         if cfg.align:
             vel = np.einsum("tij,tmvj->tmvi", rot, vel)
         feats.append(vel)
