@@ -166,7 +166,7 @@ class Publisher:
             self.recorder.add(seq, t, joints, tracks)
 
     def show(self, image: np.ndarray | None, seq: int, t: float, landmarks: np.ndarray | None = None,
-             joints: np.ndarray | None = None, layout: str | None = None) -> None:  # fmt: skip
+             joints: np.ndarray | None = None, layout: str | None = None, note: str = "") -> None:  # fmt: skip
         if self.preview is None:
             return
         from skelact.stream.preview import render_frame
@@ -177,6 +177,8 @@ class Publisher:
         dropped = self.extra.get("frames_dropped")
         if dropped:
             info += f" dropped {dropped}"
+        if note:
+            info += f" {note}"
         frame = render_frame(image, layout or self.layout, landmarks=landmarks, joints=joints,
                              overlay=self.feed.overlay if self.feed else None, info=info)  # fmt: skip
         if not self.preview.show(frame):
@@ -354,7 +356,7 @@ def _run_mediapipe(args: argparse.Namespace) -> int:
     print(f"publishing {source} ({info.width}x{info.height}, {info.fps:g} fps; {mode}; MediaPipe "
           f"complexity {args.model_complexity}{'; SST-A over ' + views if len(est.views) > 1 else ''}) "
           f"as stream {stream!r} to {args.to}", flush=True)  # fmt: skip
-    next_due = 0.0
+    next_due = pub.start = pub._last_progress = time.monotonic()  # MediaPipe is loaded: the clock starts
     try:
         with grabber:
             while True:
@@ -370,7 +372,8 @@ def _run_mediapipe(args: argparse.Namespace) -> int:
                 pub.est_ms.append(lp.ms)
                 pub.extra["frames_dropped"] = grabber.dropped
                 pub.publish(frame.index, frame.t, lp.joints, lp.tracks)
-                pub.show(frame.image, frame.index, frame.t, landmarks=lp.image)
+                pub.show(frame.image, frame.index, frame.t, landmarks=lp.image,
+                         note="" if lp.confidence is None else f"C {lp.confidence:.2f}")  # fmt: skip
                 pub.progress()
                 if pub.stopped_by_user:
                     break

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from skelact.stream.assets import precog_path
 from skelact.tools import eval_cmd
 from skelact.tools.eval_cmd import main

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from skelact.stream.assets import precog_path
 from skelact.tools import data_cmd
 

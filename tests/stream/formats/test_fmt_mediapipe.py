@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from skelact.stream.formats import load_dataset
 from skelact.stream.formats.mediapipe_npz import read_mediapipe_pose
 from skelact.stream.formats.registry import sniff_format

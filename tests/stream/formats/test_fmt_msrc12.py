@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from skelact.stream.formats import load_dataset
 from skelact.stream.formats.msrc12_csv import read_msrc12, read_tagstream, tick_to_us
 from skelact.stream.formats.registry import sniff_format

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from skelact.stream.formats import load_dataset
 from skelact.stream.formats.ntu_skeleton import NTU_CLASSES, parse_ntu_name, read_ntu_skeleton
 from skelact.stream.formats.registry import sniff_format

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from skelact.stream.formats import load_dataset
 from skelact.stream.formats.pkummd_txt import (
     PKUMMD_CLASSES,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from skelact.stream.assets import precog_path
 from skelact.stream.formats import load_dataset
 from skelact.stream.formats.precog_csv import load_precog, read_precog_csv

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from skelact.stream.formats import load_dataset, load_sequence
 from skelact.stream.formats.registry import (
     FORMATS,

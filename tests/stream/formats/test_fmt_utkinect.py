@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from skelact.stream.formats import load_dataset
 from skelact.stream.formats.registry import sniff_format
 from skelact.stream.formats.utkinect_txt import (
