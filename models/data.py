@@ -1,0 +1,218 @@
+"""Training data: skelact ``Dataset`` -> model-ready clips -> padded torch batches.
+
+Every sequence goes through ``stream.prepare.prepare_sequence`` (canonical joints,
+resampling to the model fps, per-frame normalisation): the same code the runtime runs
+frame by frame, so training and serving see identical inputs. Labels are carried to the
+model frames through ``Prepared.src`` (the source row nearest each model frame).
+
+Targets, in model output order (K action classes in sorted class-id order, background K):
+
+* video: (K+1,) multi-hot of the classes present, background always 1;
+* frame (full supervision only): (T,) class index per frame, K where no action.
+
+Sequences longer than ``crop_frames`` are cut into crops that tile them, at a random
+phase each epoch (deterministic in (seed, epoch, sequence)). A crop keeps the whole
+video's label set: under video-level supervision that is the label we are given (a crop
+may miss an action; that is label noise MIL has to absorb, the price of bounded memory
+on CPU).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..stream.labels import Labels
+from ..stream.normalize import NormConfig
+from ..stream.prepare import prepare_sequence
+from ..stream.sequence import Dataset
+
+__all__ = [
+    "Clip",
+    "ClipDataset",
+    "SupervisionError",
+    "check_supervision",
+    "class_list",
+    "collate",
+    "dataset_fps",
+    "dataset_persons",
+    "has_frame_labels",
+    "prepare_clips",
+]
+
+log = logging.getLogger(__name__)
+
+
+class SupervisionError(ValueError):
+    """The dataset's labels cannot support the requested supervision (message says why)."""
+
+
+@dataclass
+class Clip:
+    """One prepared sequence. ``offset`` is its first frame in the flat frame index that
+    the FLR pseudo-label bank uses (frames of all clips concatenated)."""
+
+    id: str
+    x: np.ndarray  # (T, M, V, C) float32
+    video_target: np.ndarray  # (K+1,) float32, background (last) = 1
+    frame_target: np.ndarray | None  # (T,) int64 in 0..K, or None without frame labels
+    offset: int = 0
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.x.shape[0])
+
+
+def class_list(ds: Dataset) -> list[dict]:
+    """[{id, name}] of the action classes in model output order (background excluded)."""
+    return [{"id": int(c), "name": str(ds.classes[c])} for c in ds.class_ids]
+
+
+def dataset_fps(ds: Dataset) -> float:
+    """The dataset's nominal frame rate: its metadata fps, else the median sequence fps."""
+    fps = ds.meta.get("fps")
+    if fps:
+        return float(fps)
+    rates = [s.fps for s in ds if s.fps > 0]
+    return float(np.median(rates)) if rates else 30.0
+
+
+def dataset_persons(ds: Dataset, cap: int = 2) -> int:
+    """Persons the model should see jointly: the most present in one frame, 1..cap."""
+    most = max((s.persons_present() for s in ds), default=1)
+    return int(min(max(most, 1), cap))
+
+
+def has_frame_labels(labels: Labels) -> bool:
+    """Per-frame classes are available: given (frame) or painted from intervals."""
+    return labels.kind in ("frame", "interval")
+
+
+def check_supervision(ds: Dataset, supervision: str) -> None:
+    """Raise SupervisionError unless every sequence carries the labels ``supervision`` needs."""
+    if not ds.class_ids:
+        raise SupervisionError(f"dataset {ds.name!r} defines no action classes")
+    need = "frame" if supervision == "full" else "video"
+    bad = [
+        s.id
+        for s in ds
+        if not (has_frame_labels(s.labels) if need == "frame" else s.labels.has("video"))
+    ]
+    if bad:
+        kinds = sorted({s.labels.kind for s in ds if s.id in set(bad)})
+        hint = (" (use --supervision video: point and video labels give video-level labels)"
+                if supervision == "full" and set(kinds) <= {"point", "video"} else "")  # fmt: skip
+        raise SupervisionError(
+            f"dataset {ds.name!r}: --supervision {supervision} needs "
+            f"{'frame or interval' if need == 'frame' else 'video-level (or stronger)'} labels, but "
+            f"{len(bad)} of {len(ds)} sequences have only {'/'.join(kinds)} labels "
+            f"(e.g. {bad[0]!r}){hint}"
+        )
+
+
+def prepare_clips(ds: Dataset, norm: NormConfig, fps: float, class_ids: list[int],
+                  frame_labels: bool = False) -> list[Clip]:  # fmt: skip
+    """Preprocess every sequence of ``ds`` (empty ones are skipped with a warning).
+
+    ``frame_labels``: also build per-frame targets (needs frame or interval labels;
+    sequences without them get ``frame_target = None``).
+    """
+    index = {c: k for k, c in enumerate(class_ids)}
+    k_bg = len(class_ids)
+    clips: list[Clip] = []
+    offset = 0
+    for seq in ds:
+        if seq.num_frames == 0:
+            log.warning("sequence %s has no frames; skipped", seq.id)
+            continue
+        prep = prepare_sequence(seq, norm, fps)
+        video = np.zeros(k_bg + 1, dtype=np.float32)
+        if seq.labels.has("video"):
+            for c in seq.labels.video:
+                if c in index:
+                    video[index[c]] = 1.0
+        video[k_bg] = 1.0
+        target = None
+        if frame_labels and has_frame_labels(seq.labels):
+            ids = np.asarray(seq.labels.frames(seq.num_frames), dtype=np.int64)[prep.src]
+            lut = {int(c): index.get(int(c), k_bg) for c in np.unique(ids)}  # others -> background
+            target = np.array([lut[int(c)] for c in ids], dtype=np.int64)
+        clips.append(Clip(seq.id, prep.x, video, target, offset))
+        offset += len(prep.x)
+    return clips
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    """One epoch = every clip cut into crops of ``crop_frames`` model frames that tile it.
+
+    A clip no longer than ``crop_frames`` is one item. A longer one is tiled with period
+    ``crop_frames`` from a random phase (so crop boundaries move every epoch), the first
+    and last tiles shifted inwards to full length: every frame is seen once or twice per
+    epoch, which keeps epochs comparable across datasets and gives the FLR bank a
+    prediction for every frame each epoch. Call ``set_epoch(e)`` before each epoch: the
+    phases and person-slot swaps come from ``np.random.default_rng([seed, e, i])``, so a
+    run (and a resumed run) is reproducible.
+    """
+
+    def __init__(
+        self, clips: list[Clip], crop_frames: int, seed: int = 0, swap_persons: bool = False
+    ) -> None:
+        self.clips = clips
+        self.crop_frames = int(crop_frames)
+        self.seed = int(seed)
+        self.swap_persons = swap_persons
+        self.set_epoch(0)
+
+    def _starts(self, i: int) -> list[int]:
+        t, n = self.clips[i].num_frames, self.crop_frames
+        if t <= n:
+            return [0]
+        phase = int(np.random.default_rng([self.seed, self.epoch, i]).integers(0, n))
+        tiles = range(phase - n, t, n)  # [s, s + n) covers 0 .. t - 1
+        return sorted({min(max(s, 0), t - n) for s in tiles})
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        self.items = [(i, s) for i in range(len(self.clips)) for s in self._starts(i)]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, j: int) -> dict:
+        i, start = self.items[j]
+        clip = self.clips[i]
+        x = clip.x[start : start + self.crop_frames]
+        if self.swap_persons and x.shape[1] > 1:
+            rng = np.random.default_rng([self.seed, self.epoch, i, start])
+            x = x[:, rng.permutation(x.shape[1])]
+        item = {"x": torch.from_numpy(np.ascontiguousarray(x)), "video": torch.from_numpy(clip.video_target),
+                "index": i, "start": start, "offset": clip.offset + start}  # fmt: skip
+        if clip.frame_target is not None:
+            item["frame"] = torch.from_numpy(clip.frame_target[start : start + len(x)])
+        return item
+
+
+def collate(items: list[dict]) -> dict:
+    """Pad clips on the right to the longest: x (N, T, M, V, C), mask (N, T) bool,
+    video (N, K+1), frame (N, T) int64 (background where padded; only if all have it),
+    offset (N,) int64 (flat frame index of each clip's first frame)."""
+    t = max(it["x"].shape[0] for it in items)
+    n = len(items)
+    x = torch.zeros((n, t, *items[0]["x"].shape[1:]), dtype=torch.float32)
+    mask = torch.zeros((n, t), dtype=torch.bool)
+    for j, it in enumerate(items):
+        x[j, : len(it["x"])] = it["x"]
+        mask[j, : len(it["x"])] = True
+    out = {"x": x, "mask": mask, "video": torch.stack([it["video"] for it in items]),
+           "offset": torch.tensor([it["offset"] for it in items], dtype=torch.int64),
+           "index": torch.tensor([it["index"] for it in items], dtype=torch.int64)}  # fmt: skip
+    if all("frame" in it for it in items):
+        bg = items[0]["video"].shape[0] - 1
+        frame = torch.full((n, t), bg, dtype=torch.int64)
+        for j, it in enumerate(items):
+            frame[j, : len(it["frame"])] = it["frame"]
+        out["frame"] = frame
+    return out

@@ -1,0 +1,253 @@
+"""`skelact train`: train a checkpoint (full supervision, or MIL / FLR from video labels)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+SUMMARY = (
+    "train a model checkpoint: fully supervised, or weakly supervised (MIL / FLR) from video labels"
+)
+
+_EPILOG = """\
+defaults:
+  CPU defaults (no --paper): causal backbone, 6 graph blocks (widths 32,32,64,64,64,64, so
+  D=64; kernel 3, dilations 1,2,4,8,16,32: receptive field 127 frames = 4.2 s at 30 fps),
+  Adam lr 1e-3, batch 8, 40 epochs, sequences tiled into crops of <= 512 frames, held-out
+  split scored every 2 epochs, FLR pseudo labels from epoch 10 averaged over 10 epochs.
+  About 7-11 min on PRECOG with 2 CPU threads.
+  --paper: the seed paper's settings: D=256 (2s-AGCN widths 64..256), Adam lr 1e-4,
+  batch 8, 100 epochs, whole sequences, delta 5, tau 2, alpha 0.2, lambda_pseudo 1,
+  lambda_KL 0.5 (meant for a GPU: --device cuda).
+
+outputs:
+  OUT/last.ckpt  after every epoch (with optimizer + FLR state, for --resume)
+  OUT/best.ckpt  lowest held-out loss of the same supervision (video supervision uses
+                 only video labels to choose it)
+
+examples:
+  skelact train --data ../shared/data/precog --supervision video --method flr --out runs/flr
+  skelact train --data ../shared/data/precog --supervision full --out runs/full --epochs 20
+  skelact train --resume runs/flr/last.ckpt --data ../shared/data/precog --out runs/flr
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="skelact train",
+        description=(
+            "Train an action detection model on a skeleton dataset (any path `skelact data info` "
+            "reads). --supervision full trains on frame labels (frame cross-entropy, the fully "
+            "supervised baseline); --supervision video uses only the set of classes in each "
+            "sequence: --method mil is multiple-instance learning with a cosine classifier and "
+            "temporal attention, --method flr adds frame-level label refinement (pseudo labels "
+            "averaged over past epochs, two heads with small-loss symmetric KL), as in Yu & "
+            "Fujiwara, AAAI 2023. The causal backbone is step-able (export --mode step); the "
+            "paper's AGCN backbone (--arch agcn) looks ahead and is served in window mode."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EPILOG,
+    )
+    p.add_argument(
+        "--data", required=True, help="dataset folder or file (npz folder or an original format)"
+    )
+    p.add_argument(
+        "--supervision",
+        choices=["full", "video"],
+        default="video",
+        help="full: frame labels; video: video-level labels only (default: video)",
+    )
+    p.add_argument(
+        "--method",
+        choices=["mil", "flr"],
+        default="flr",
+        help="weak-supervision method for --supervision video (default: flr)",
+    )
+    p.add_argument("--out", required=True, help="output folder for last.ckpt / best.ckpt")
+    p.add_argument(
+        "--arch",
+        choices=["causal", "agcn"],
+        default="causal",
+        help="causal: stride-1 dilated causal, step-able (default); agcn: the paper's T/8 AGCN",
+    )
+    p.add_argument("--paper", action="store_true", help="the paper's full settings (see below)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default 40, --paper 100)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed; runs are deterministic given it (default 0)",
+    )
+    p.add_argument("--batch-size", type=int, default=None, help="clips per batch (default 8)")
+    p.add_argument(
+        "--lr", type=float, default=None, help="Adam learning rate (default 1e-3, --paper 1e-4)"
+    )
+    p.add_argument(
+        "--crop-frames",
+        type=int,
+        default=None,
+        help="longest training clip in model frames; longer sequences are tiled into random-phase crops (default 512)",
+    )
+    p.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="model frame rate (default: the dataset's nominal fps)",
+    )
+    p.add_argument(
+        "--persons",
+        type=int,
+        default=None,
+        help="persons the model sees jointly (default: most in one frame of the data, at most 2)",
+    )
+    p.add_argument(
+        "--split",
+        default="train",
+        help="split to train on (default: train; all sequences when the dataset has no splits)",
+    )
+    p.add_argument(
+        "--eval-split",
+        default="test",
+        help="held-out split scored during training, or 'none' (default: test)",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        help="score the held-out split every N epochs (default 2)",
+    )
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="torch device to train on: auto (cuda when available, else cpu), cpu, cuda, cuda:1 ...",
+    )
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="CKPT",
+        help="continue from OUT/last.ckpt (its model and training settings; --epochs may extend)",
+    )
+    return p
+
+
+def _fail(msg: str) -> int:
+    print(f"skelact train: {msg}", file=sys.stderr)
+    return 2
+
+
+def _splits(ds, split: str, eval_split: str):
+    """(train_ds, eval_ds or None); ValueError with a message on a missing split."""
+    if split in ds.splits:
+        train_ds = ds.split(split)
+    elif split == "train":
+        train_ds = ds  # no splits: train on everything
+    else:
+        raise ValueError(
+            f"dataset {ds.name!r} has no split {split!r} (has: {', '.join(sorted(ds.splits)) or 'none'})"
+        )
+    eval_ds = None
+    if eval_split != "none" and train_ds is not ds:
+        if eval_split in ds.splits:
+            eval_ds = ds.split(eval_split)
+        elif eval_split != "test":
+            raise ValueError(f"dataset {ds.name!r} has no split {eval_split!r}")
+    return train_ds, eval_ds
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.epochs is not None and args.epochs < 1:
+        return _fail("--epochs must be >= 1")
+    if not Path(args.data).exists():
+        return _fail(f"--data {args.data}: no such file or directory")
+    if args.resume is not None and not Path(args.resume).is_file():
+        return _fail(f"--resume {args.resume}: no such checkpoint")
+    try:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return _fail(f"--out {args.out}: cannot create the output folder ({e.strerror or e})")
+    try:
+        import torch  # lazy: keeps `skelact --help` fast
+
+        from skelact.models.checkpoint import read_checkpoint
+        from skelact.models.config import ModelConfig, TrainConfig, model_config, train_config
+        from skelact.models.data import SupervisionError, check_supervision, dataset_fps
+        from skelact.models.network import count_parameters
+        from skelact.models.train import train
+    except ImportError as e:
+        return _fail(f"needs the training extra (pip install 'skelact[train]'): {e}")
+    from skelact.stream.formats import DataError, load_dataset
+
+    try:
+        ds = load_dataset(args.data)
+        train_ds, eval_ds = _splits(ds, args.split, args.eval_split)
+    except (DataError, ValueError, KeyError) as e:
+        return _fail(str(e).strip("'\""))
+    if args.supervision == "full" and any(a.startswith("--method") for a in argv):
+        print("note: --method is ignored with --supervision full")
+    try:
+        if args.resume:
+            try:
+                ck = read_checkpoint(args.resume)
+            except Exception as e:  # unreadable or foreign file: say so, no traceback
+                raise ValueError(
+                    f"--resume {args.resume}: not a readable skelact checkpoint ({type(e).__name__}: {e})"
+                ) from None
+            mcfg = ModelConfig.from_dict(ck["model_args"])
+            tcfg = TrainConfig.from_dict(ck["train_config"])
+            if args.epochs is not None:
+                tcfg = TrainConfig.from_dict({**tcfg.to_dict(), "epochs": args.epochs})
+            persons = int(ck["norm"]["persons"])
+        else:
+            over = {k: v for k, v in dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                          crop_frames=args.crop_frames, eval_every=args.eval_every).items()
+                    if v is not None}  # fmt: skip
+            tcfg = train_config(args.paper, supervision=args.supervision, method=args.method, seed=args.seed,
+                                fps=args.fps or dataset_fps(train_ds), threads=args.threads, **over)  # fmt: skip
+            mcfg = model_config(args.arch, args.paper)
+            persons = args.persons
+        check_supervision(train_ds, tcfg.supervision)
+    except (ValueError, KeyError) as e:  # SupervisionError is a ValueError
+        return _fail(str(e))
+
+    out = Path(args.out)
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    print(f"training on {train_ds.name}: {len(train_ds)} sequences"
+          + (f", held out {eval_ds.name}: {len(eval_ds)}" if eval_ds else ", no held-out split"))  # fmt: skip
+    print(f"supervision {tcfg.supervision}" + (f" ({tcfg.method})" if tcfg.supervision == "video" else "")
+          + f", arch {mcfg.arch}, {tcfg.epochs} epochs, batch {tcfg.batch_size}, lr {tcfg.lr:g}, "
+          f"{tcfg.fps:g} fps, seed {tcfg.seed}, device {device}")  # fmt: skip
+
+    def on_epoch(row: dict) -> None:
+        parts = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "seconds"))
+        print(
+            f"epoch {row['epoch'] + 1:3d}/{tcfg.epochs}  {parts}  {row['seconds']:.1f}s", flush=True
+        )
+
+    t0 = time.time()
+    try:
+        res = train(train_ds, tcfg, mcfg, out_dir=out, eval_ds=eval_ds, resume=args.resume,
+                    persons=persons, on_epoch=on_epoch, device=device)  # fmt: skip
+    except SupervisionError as e:
+        return _fail(str(e))
+    except ValueError as e:
+        return _fail(str(e))
+    m = res.model
+    print(f"\nmodel: {res.model_cfg.arch}, {count_parameters(m):,} parameters, D={res.model_cfg.feature_dim}, "
+          f"receptive field {m.receptive_field} frames, lookahead {m.lookahead}")  # fmt: skip
+    if res.history:
+        last = res.history[-1]
+        summary = {k: v for k, v in last.items() if k.startswith("test_")}
+        if summary:
+            print(
+                "last epoch held-out: " + ", ".join(f"{k[5:]} {v:.4f}" for k, v in summary.items())
+            )
+    if res.best_epoch is not None:
+        print(f"best held-out loss at epoch {res.best_epoch + 1}: {out / 'best.ckpt'}")
+    print(f"wrote {out / 'last.ckpt'} in {time.time() - t0:.0f}s")
+    return 0
