@@ -248,27 +248,21 @@ class DetectorCore:
                 tr.state = [s[b : b + 1] for s in new]
                 res.append((probs[b], (mf.seq, mf.src_t)))
             return res
-        windows = []
-        ready = []
-        for (_st, tr, mf, x, _a, _tt) in batch:
+        # Until a track has `window` frames, only its real frames are fed (T < window):
+        # the graph's own left zero-padding then matches the step graph's zero state.
+        groups: dict[int, list[int]] = {}
+        for i, (_st, tr, mf, x, _a, _tt) in enumerate(batch):
             tr.ring[:-1] = tr.ring[1:]
             tr.ring[-1] = x
             tr.ring_count += 1
             tr.pending.append((mf.seq, mf.src_t))
             if len(tr.pending) > m.lookahead:
-                ready.append(True)
-                windows.append(tr.ring.copy())
-            else:
-                ready.append(False)
-        res: list = []
-        if windows:
-            probs = self.engine.run_window(np.stack(windows))[:, m.window - 1 - m.lookahead]
-        it = iter(range(len(windows)))
-        for (_st, tr, _mf, _x, _a, _tt), ok in zip(batch, ready):
-            if ok:
-                res.append((probs[next(it)], tr.pending.popleft()))
-            else:
-                res.append(None)
+                groups.setdefault(min(tr.ring_count, m.window), []).append(i)
+        res: list = [None] * len(batch)
+        for n, idx in groups.items():
+            probs = self.engine.run_window(np.stack([batch[i][1].ring[m.window - n:] for i in idx]))
+            for k, i in enumerate(idx):
+                res[i] = (probs[k, n - 1 - m.lookahead], batch[i][1].pending.popleft())
         return res
 
     # ----------------------------------------------------------------- decisions

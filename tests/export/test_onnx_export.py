@@ -1,0 +1,90 @@
+"""Export the bundled checkpoint; parity, metadata, step == window, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from skelact.stream.assets import default_model_path, precog_path
+from skelact.stream.engine import Engine, read_meta
+from skelact.stream.formats import load_dataset
+from skelact.stream.metadata import ModelError
+from skelact.stream.offline import detect_sequence
+from skelact.stream.prepare import prepare_sequence
+from skelact.tools.cli import main as cli
+
+CKPT = default_model_path("step").with_name("default.ckpt")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    pytest.importorskip("torch")
+    from skelact.export.onnx_export import export_checkpoint
+
+    d = tmp_path_factory.mktemp("export")
+    step = export_checkpoint(CKPT, d / "s.onnx", mode="step")
+    win = export_checkpoint(CKPT, d / "w.onnx", mode="window", window=160)
+    return step, win
+
+
+def test_export_parity_and_metadata(exported):
+    step, win = exported
+    for r in (step, win):
+        assert r.max_abs_diff <= 1e-4 and r.path.stat().st_size < 2_000_000
+        meta = read_meta(r.path)
+        assert meta.mode == r.meta.mode and meta.num_classes == 8 and meta.background_index == 8
+        assert [c for c, _ in meta.classes] == list(range(1, 9))
+        assert meta.fps == 30.0 and meta.lookahead == 0 and meta.receptive_field > 1
+    assert read_meta(step.path).state and not read_meta(win.path).state
+
+
+def test_step_equals_window_on_real_and_synthetic_frames(exported):
+    step, win = exported
+    es, ew = Engine(step.path, provider="cpu"), Engine(win.path, provider="cpu")
+    seq = load_dataset(precog_path())["Seq6_11"]
+    x = prepare_sequence(seq, es.meta.norm, es.meta.fps).x[:160]
+    rng = np.random.default_rng(0)
+    for inp in (x, rng.normal(size=x.shape).astype(np.float32)):
+        ref = ew.run_window(inp[None])[0]
+        state = es.init_state(1)
+        got = []
+        for t in range(len(inp)):
+            p, state = es.run_step(inp[t : t + 1], state)
+            got.append(p[0])
+        assert np.abs(np.stack(got) - ref).max() <= 1e-4
+
+
+def test_bundled_step_and_window_models_give_identical_events():
+    seq = load_dataset(precog_path())["Seq1_10"]
+    es = Engine(default_model_path("step"), provider="cpu")
+    ew = Engine(default_model_path("window"), provider="cpu")
+    assert ew.meta.window >= ew.meta.receptive_field
+    a = detect_sequence(es, seq)
+    b = detect_sequence(ew, seq)
+    strip = lambda evs: [{k: v for k, v in e.items() if k not in ("emitted_at", "latency_ms", "event_id")}  # noqa: E731
+                         for e in evs]  # fmt: skip
+    assert a and strip(a) == strip(b)
+
+
+def test_unexportable_inputs_get_clear_messages(tmp_path, capsys):
+    pytest.importorskip("torch")
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"garbage")
+    assert cli(["export", str(bad), "-o", str(tmp_path / "x.onnx")]) == 2
+    assert "bad.ckpt" in capsys.readouterr().err
+    assert cli(["export", str(tmp_path / "missing.ckpt"), "-o", str(tmp_path / "x.onnx")]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_model_info_and_refusal_without_metadata(tmp_path, capsys):
+    assert cli(["model", "info"]) == 0
+    out = capsys.readouterr().out
+    assert "step" in out and "RightPunch" in out and "state" in out
+    import onnx
+
+    m = onnx.load(str(default_model_path("window")))
+    del m.metadata_props[:]
+    onnx.save(m, str(tmp_path / "bare.onnx"))
+    with pytest.raises(ModelError, match="skelact"):
+        Engine(tmp_path / "bare.onnx")
+    assert cli(["model", "info", str(tmp_path / "bare.onnx")]) == 2
