@@ -1,9 +1,10 @@
 """Causal resampling of irregular skeleton streams onto a model's fixed frame rate.
 
 Model frames lie on the grid ``t0 + k / fps`` anchored at the stream's first frame.
-A grid point is produced as soon as an input frame at or after it arrives (no look
-ahead beyond that frame), by linear interpolation between the two input frames around
-it; a joint missing in either of them takes the nearer frame's value. Across an input
+A grid point is produced as soon as an input frame at or after it — or at most half a
+grid step before it — arrives (no look ahead beyond that frame), by linear interpolation
+between the two input frames around it (the newest frame itself when it is early); a
+joint missing in either of them takes the nearer frame's value. Across an input
 gap longer than ``max_gap_s`` nothing is interpolated: grid points inside the gap are
 all-NaN (person absent).
 
@@ -45,6 +46,9 @@ class Resampler:
         self.fps = float(fps)
         self.max_gap_s = float(max_gap_s)
         self.max_fill = int(max_fill)
+        # A frame up to half a grid step early stands for that grid point (no waiting for
+        # the next frame): live sources at the model's rate add no resampling latency.
+        self.snap_s = 0.5 / self.fps
         self.reset()
 
     def reset(self) -> None:
@@ -72,7 +76,7 @@ class Resampler:
         gap = t - pt
         while len(out) < self.max_fill:
             tk = self.grid_time(self._k)
-            if tk > t:
+            if tk > t + self.snap_s:
                 break
             if gap > self.max_gap_s and tk < t:
                 frame = np.full_like(data, np.nan)
