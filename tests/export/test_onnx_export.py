@@ -88,3 +88,14 @@ def test_model_info_and_refusal_without_metadata(tmp_path, capsys):
     with pytest.raises(ModelError, match="skelact"):
         Engine(tmp_path / "bare.onnx")
     assert cli(["model", "info", str(tmp_path / "bare.onnx")]) == 2
+
+
+def test_fp16_export_keeps_its_tolerance_and_serves_float32_input(tmp_path):
+    pytest.importorskip("torch")
+    from skelact.export.onnx_export import FP16_TOLERANCE, export_checkpoint
+
+    r = export_checkpoint(CKPT, tmp_path / "h.onnx", mode="step", fp16=True)
+    assert r.tolerance == FP16_TOLERANCE and r.max_abs_diff <= FP16_TOLERANCE
+    eng = Engine(r.path, provider="cpu")
+    p, state = eng.run_step(np.zeros((2, 1, 20, 6), np.float32), eng.init_state(2))
+    assert p.dtype == np.float32 and p.shape == (2, 9) and np.allclose(p.sum(1), 1, atol=1e-2)
