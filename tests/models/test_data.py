@@ -39,7 +39,9 @@ def test_resampling_carries_labels_through_src():
     (clip,) = prepare_clips(
         ds, NormConfig(), 15.0, [c["id"] for c in class_list(ds)], frame_labels=True
     )
-    assert clip.num_frames == 150 and clip.frame_target.shape == (150,)
+    # 10 s at 15 fps: grid frames 0..150; the last row (t = 9.967 s) is within half a grid
+    # step of t = 10.0 s, so it stands for grid frame 150 too (see stream/resample.py).
+    assert clip.num_frames == 151 and clip.frame_target.shape == (151,)
 
 
 def test_tiles_cover_every_frame_and_vary_by_epoch():
