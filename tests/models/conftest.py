@@ -15,3 +15,16 @@ from model_helpers import tiny_model  # noqa: E402
 @pytest.fixture
 def causal_model():
     return tiny_model("causal")
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors gain nothing from two threads, and on a busy 2-core machine two spinning
+    OpenMP threads per process slow these tests tenfold; restore the setting afterwards
+    (``train()`` sets the thread count from its config)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -48,7 +48,7 @@ def test_resume_continues_exactly(tmp_path):
     ds = make_dataset(num_sequences=4, num_frames=150, seed=3).split("train")
     mcfg = model_config("causal", widths=(8, 16), dilations=(1, 2))
     cfg = TrainConfig(supervision="video", method="flr", epochs=3, batch_size=2, crop_frames=100,
-                      flr_start=1, flr_window=1)  # fmt: skip
+                      flr_start=1, flr_window=1, threads=1)  # fmt: skip
     straight = train(ds, cfg, mcfg, out_dir=tmp_path / "a")
     first = train(
         ds, TrainConfig.from_dict({**cfg.to_dict(), "epochs": 2}), mcfg, out_dir=tmp_path / "b"

@@ -29,7 +29,7 @@ def test_summary_and_help(capsys):
 def test_tiny_run_writes_checkpoint(synthetic_dir, tmp_path, capsys):
     out = tmp_path / "run"
     rc = cli.main(["--data", str(synthetic_dir), "--supervision", "video", "--method", "mil", "--out", str(out),
-                   "--epochs", "2", "--crop-frames", "64"])  # fmt: skip
+                   "--epochs", "2", "--crop-frames", "64", "--threads", "1"])  # fmt: skip
     assert rc == 0
     text = capsys.readouterr().out
     assert "epoch   1/2" in text and "bce" in text
@@ -42,7 +42,7 @@ def test_tiny_run_writes_checkpoint(synthetic_dir, tmp_path, capsys):
 def test_full_supervision_from_intervals(synthetic_dir, tmp_path):
     out = tmp_path / "full"
     rc = cli.main(["--data", str(synthetic_dir), "--supervision", "full", "--out", str(out), "--epochs", "1",
-                   "--crop-frames", "64"])  # fmt: skip
+                   "--crop-frames", "64", "--threads", "1"])  # fmt: skip
     assert rc == 0
     _, info = load_checkpoint(out / "last.ckpt")
     assert "test_frame_map" in info["extra"]["history"][-1]

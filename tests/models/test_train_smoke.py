@@ -43,7 +43,7 @@ TINY = model_config("causal", widths=(16, 16, 32), dilations=(1, 2, 4))
 
 def test_full_supervision_loss_falls(precog_subset, tmp_path):
     cfg = TrainConfig(
-        supervision="full", epochs=6, batch_size=4, lr=3e-3, crop_frames=160, fps=15.0
+        supervision="full", epochs=6, batch_size=4, lr=3e-3, crop_frames=160, fps=15.0, threads=1
     )
     res = train(precog_subset, cfg, TINY, out_dir=tmp_path)
     ce = [row["ce"] for row in res.history]
@@ -55,7 +55,7 @@ def test_full_supervision_loss_falls(precog_subset, tmp_path):
 
 def test_flr_loss_falls_and_uses_pseudo_labels(precog_subset, tmp_path):
     cfg = TrainConfig(supervision="video", method="flr", epochs=6, batch_size=4, lr=3e-3, crop_frames=160,
-                      fps=15.0, flr_start=2, flr_window=2)  # fmt: skip
+                      fps=15.0, flr_start=2, flr_window=2, threads=1)  # fmt: skip
     res = train(precog_subset, cfg, TINY, out_dir=tmp_path)
     bce = [row["bce"] for row in res.history]
     assert min(bce[-2:]) < 0.9 * bce[0], bce
