@@ -61,10 +61,6 @@ def main(argv: list[str]) -> int:
     from .common import detector_config
     from .subscribe import format_event
 
-    if args.webcam is not None:
-        print("skelact demo: --webcam needs the live sources (`skelact publish --webcam N`), "
-              "not available in this build yet", file=sys.stderr)  # fmt: skip
-        return 2
     try:
         engine = Engine(args.model or default_model_path("step"))
         cfg = RuntimeConfig(in_endpoint="tcp://127.0.0.1:*", out_endpoint="tcp://127.0.0.1:*",
@@ -93,6 +89,13 @@ def main(argv: list[str]) -> int:
     done = threading.Event()
     starts = ends = 0
 
+    def webcam_publisher() -> None:
+        from . import publish
+
+        print(f"\n--- webcam {args.webcam} through MediaPipe (one person); Ctrl-C stops")
+        publish.main(["--webcam", str(args.webcam), "--to", rt.in_endpoint, "--stream", f"webcam{args.webcam}"])
+        done.set()
+
     def publisher() -> None:
         for s in seqs:
             print(f"\n--- replaying {s.id} ({s.num_frames} frames, {s.duration_s:.1f} s); ground truth: "
@@ -102,7 +105,7 @@ def main(argv: list[str]) -> int:
             time.sleep(0.5)
         done.set()
 
-    th = threading.Thread(target=publisher, daemon=True)
+    th = threading.Thread(target=webcam_publisher if args.webcam is not None else publisher, daemon=True)
     th.start()
     deadline = None
     try:
