@@ -13,7 +13,6 @@ import logging
 import signal
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,7 +74,6 @@ class Runtime:
         self.pub: zmq.Socket | None = None
         self.in_endpoint = self.cfg.in_endpoint
         self.out_endpoint = self.cfg.out_endpoint
-        self._latency_ms: deque[float] = deque(maxlen=4096)
 
     # ------------------------------------------------------------ sockets
     def bind(self) -> None:
@@ -198,19 +196,13 @@ class Runtime:
 
     def _publish(self, outgoing: list[Outgoing]) -> None:
         for o in outgoing:
-            now = time.monotonic()
             if o.kind == "event":
                 o.body["emitted_at"] = time.time()
-                o.body["latency_ms"] = (now - o.arrival) * 1000.0
-                self._latency_ms.append(o.body["latency_ms"])
+                o.body["latency_ms"] = (time.monotonic() - o.arrival) * 1000.0
                 self.counters["events_out"] += 1
                 self._send(P.event_topic(o.stream), o.body)
             else:
                 self._send(P.scores_topic(o.stream), o.body)
-        # Scores are decisions too: record their latency for benchmarks.
-        if outgoing:
-            now = time.monotonic()
-            self._latency_ms.extend((now - o.arrival) * 1000.0 for o in outgoing if o.kind == "scores")
 
     def _expire(self, now: float) -> None:
         out = self.core.expire(now)

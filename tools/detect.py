@@ -7,6 +7,7 @@ import csv
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -39,7 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _sequences(args):
-    from pathlib import Path
 
     from skelact.stream.formats import load_dataset, load_sequence
 
