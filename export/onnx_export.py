@@ -6,7 +6,11 @@ background last; N and T are dynamic.
 
 Step graph (causal models only): inputs ``x`` (N, M, V, C) — one frame per track —
 and the state tensors ``state_i``; outputs ``probs`` (N, K+1) and ``state_i_out``.
-Zero state = a past of zero-padded frames, exactly like the window graph's padding.
+``state="ring"`` (default): ``state_i`` holds only the k-1 past inputs block i's dilated
+kernel reads, (N, k-1, C, M*V), and ``state_i_out`` is this frame's input column
+(N, C, M*V); the runtime keeps the history (``stream/state.py``). ``state="carry"``:
+``state_i`` is block i's whole history (N, C, (k-1)d, M*V), returned updated. Zero state =
+a past of zero-padded frames, exactly like the window graph's padding.
 
 Every file carries the ``skelact`` metadata entry (``stream/metadata.py``), and the
 export fails unless ONNX Runtime reproduces torch within ``tolerance`` on random and on
@@ -65,7 +69,7 @@ def _window_module(model):
     return Window().eval()
 
 
-def _step_module(model, n_state: int):
+def _step_module(model, ring: bool):
     torch = _torch()
 
     class Step(torch.nn.Module):
@@ -74,7 +78,7 @@ def _step_module(model, n_state: int):
             self.model = model
 
         def forward(self, x, *state):
-            probs, new = self.model.step(x, list(state))
+            probs, new = (self.model.tap_step if ring else self.model.step)(x, list(state))
             return (probs, *new)
 
     return Step().eval()
@@ -105,6 +109,7 @@ def export_checkpoint(
     opset: int = 17,
     parity_data: str | None = None,
     name: str | None = None,
+    state: str = "ring",
 ) -> ExportResult:
     """Export ``ckpt`` to ``out`` as a ``mode`` graph; raises ExportError with a reason."""
     torch = _torch()
@@ -114,6 +119,8 @@ def export_checkpoint(
 
     if mode not in ("window", "step"):
         raise ExportError(f"mode must be 'window' or 'step', got {mode!r}")
+    if state not in ("ring", "carry"):
+        raise ExportError(f"state must be 'ring' or 'carry', got {state!r}")
     try:
         model, info = load_checkpoint(ckpt)
     except FileNotFoundError:
@@ -146,10 +153,15 @@ def export_checkpoint(
             in_names, out_names = ["x"], ["probs"]
             dyn = {"x": {0: "batch", 1: "frames"}, "probs": {0: "batch", 1: "frames"}}
         else:
-            state0 = model.init_state(1)
+            ring = state == "ring"
+            state0 = model.init_taps(1) if ring else model.init_state(1)
             names = [f"state_{i}" for i in range(len(state0))]
-            state_specs = tuple(StateSpec(n, tuple(s.shape[1:])) for n, s in zip(names, state0))
-            mod = _step_module(model, len(state0))
+            if ring:
+                state_specs = tuple(StateSpec(n, tuple(s.shape[1:]), "ring", tuple(o))
+                                    for n, s, (o, _c) in zip(names, state0, model.ring_specs()))  # fmt: skip
+            else:
+                state_specs = tuple(StateSpec(n, tuple(s.shape[1:])) for n, s in zip(names, state0))
+            mod = _step_module(model, ring)
             dummy = (torch.zeros(1, m, v, c, dtype=dtype), *[s.to(dtype) for s in state0])
             in_names = ["x", *names]
             out_names = ["probs", *[f"{n}_out" for n in names]]
@@ -178,6 +190,7 @@ def export_checkpoint(
             "model_args": info.get("model_args"),
             "dataset": info.get("dataset"),
             "fp16": fp16,
+            "state": state if mode == "step" else None,
             "checkpoint": Path(ckpt).name,
         },
     )
@@ -199,6 +212,7 @@ def _parity(model, path: Path, meta: ModelMeta, dtype, parity_data: str | None) 
     """Max |torch - ONNX Runtime| over a random and a real input."""
     torch = _torch()
     from ..stream.engine import Engine
+    from ..stream.state import StateBank
 
     eng = Engine(path, provider="cpu")
     rng = np.random.default_rng(0)
@@ -214,11 +228,8 @@ def _parity(model, path: Path, meta: ModelMeta, dtype, parity_data: str | None) 
         if meta.mode == "window":
             got = eng.run_window(x)
         else:
-            state = eng.init_state(len(x))
-            steps = []
-            for t in range(x.shape[1]):
-                p, state = eng.run_step(x[:, t], state)
-                steps.append(p)
-            got = np.stack(steps, axis=1)
+            bank = StateBank(eng, capacity=len(x))
+            slots = [bank.allocate() for _ in range(len(x))]
+            got = np.stack([bank.step(x[:, t], slots) for t in range(x.shape[1])], axis=1)
         worst = max(worst, float(np.abs(ref - got).max()))
     return worst

@@ -71,6 +71,13 @@ def to_graph_layout(x: torch.Tensor, data_bn: nn.BatchNorm1d) -> torch.Tensor:
     return z.reshape(n, m, v, c, t).permute(0, 3, 4, 1, 2).reshape(n, c, t, m * v)
 
 
+def frame_to_graph_layout(x_t: torch.Tensor, data_bn: nn.BatchNorm1d, m: int, v: int, c: int) -> torch.Tensor:
+    """``to_graph_layout`` of one frame (N, M, V, C) -> (N, C, 1, M*V); sizes passed as
+    python ints so a traced step graph has static shapes besides the batch."""
+    z = data_bn(x_t.reshape(-1, m * v * c, 1))
+    return z.reshape(-1, m, v, c).permute(0, 3, 1, 2).reshape(-1, c, 1, m * v)
+
+
 class AdaptiveGraphConv(nn.Module):
     """2s-AGCN's adaptive graph convolution, with C_k computed per frame.
 
@@ -84,7 +91,7 @@ class AdaptiveGraphConv(nn.Module):
                  embed_ratio: int = 4) -> None:  # fmt: skip
         super().__init__()
         k, w, _ = graph.shape
-        self.num_subsets = k
+        self.num_subsets, self.nodes, self.c_in = k, w, c_in
         self.register_buffer("A", torch.from_numpy(graph), persistent=False)
         self.B = nn.Parameter(torch.full((k, w, w), 1e-6))
         self.adaptive = adaptive
@@ -114,6 +121,22 @@ class AdaptiveGraphConv(nn.Module):
         else:
             adj = adj.expand(n, k, t, w, w)
         z = torch.einsum("nctv,nktvw->nkctw", x, adj).reshape(n, k * c, t, w)
+        return F.relu(self.bn(self.conv(z)) + self.down(x))
+
+    def forward_frame(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` for one frame, (N, C_in, 1, W): the same maths arranged for step
+        graphs — batched matrix products instead of einsums, the softmax on the last axis
+        (``x @ S`` as ``x @ (S^T)^T``), and only static sizes besides the batch, so the
+        exported graph has no shape arithmetic."""
+        k, w, c = self.num_subsets, self.nodes, self.c_in  # python ints: static shapes when traced
+        x3 = x.reshape(-1, 1, c, w)
+        z = torch.matmul(x3, (self.A + self.B).unsqueeze(0))  # (N, K, C, W)
+        if self.adaptive:
+            th = self.theta(x).reshape(-1, k, self.c_embed, w)
+            ph = self.phi(x).reshape(-1, k, self.c_embed, w)
+            att_t = torch.matmul(ph.transpose(2, 3), th) / self.c_embed  # [w, v]
+            z = z + torch.matmul(x3, torch.softmax(att_t, dim=-1).transpose(2, 3))
+        z = z.reshape(-1, k * c, 1, w)
         return F.relu(self.bn(self.conv(z)) + self.down(x))
 
 

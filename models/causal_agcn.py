@@ -11,6 +11,9 @@ computable from its cached last (k-1)*d inputs plus frame t:
 * state per block = the last (k-1)*d frames entering its temporal convolution,
   (N, C, (k-1)*d, M*V); zero state = the zero padding ``infer`` applies on the left,
   so ``step`` from ``init_state`` equals ``infer`` from the very first frame;
+* or, for serving, the history stays outside the graph: ``tap_step`` takes only the
+  k-1 past inputs the dilated kernel reads (at d, 2d, ... frames back) and returns the
+  new input column, which the runtime writes into a per-track ring buffer;
 * no attention over time on the inference path (the temporal softmax attention that
   produces video scores is a training-time pooling in ``network.py``).
 
@@ -23,7 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .agcn import AdaptiveGraphConv, skeleton_graph, temporal_extent, to_graph_layout
+from .agcn import (
+    AdaptiveGraphConv,
+    frame_to_graph_layout,
+    skeleton_graph,
+    temporal_extent,
+    to_graph_layout,
+)
 from .config import ModelConfig
 
 __all__ = ["CausalAGCN", "CausalTemporalConv"]
@@ -35,6 +44,7 @@ class CausalTemporalConv(nn.Module):
     def __init__(self, channels: int, kernel: int, dilation: int) -> None:
         super().__init__()
         self.pad = (kernel - 1) * dilation  # frames of past context = state length
+        self.nodes = 0  # M*V, set by the backbone (static size for traced step graphs)
         self.conv = nn.Conv2d(channels, channels, (kernel, 1), dilation=(dilation, 1))
         self.bn = nn.BatchNorm2d(channels)
 
@@ -46,6 +56,25 @@ class CausalTemporalConv(nn.Module):
         """(N, C, 1, W) frame + (N, C, pad, W) past -> (N, C, 1, W) output, new past."""
         buf = torch.cat([state, x_t], dim=2)
         return self.bn(self.conv(buf)), buf[:, :, 1:]
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        """Frames back of the past inputs the kernel reads, oldest first: (k-1)d, ..., d."""
+        k, d = self.conv.kernel_size[0], self.conv.dilation[0]
+        return tuple((k - 1 - j) * d for j in range(k - 1))
+
+    def tap_step(self, x_t: torch.Tensor, taps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, C, 1, W) frame + (N, k-1, C, W) past inputs at ``offsets`` -> (N, C, 1, W)
+        output and the (N, C, W) column to remember (this frame's input).
+
+        The kernel's k inputs are gathered already, so the caller keeps the history and
+        the graph sees only the taps."""
+        c, k, w = self.conv.in_channels, self.conv.kernel_size[0], self.nodes
+        # taps and frame stacked on the channel axis; the kernel's k time taps become one
+        # 1x1 convolution over k*C channels (tap-major, like the stacking)
+        buf = torch.cat([taps.reshape(-1, (k - 1) * c, 1, w), x_t], dim=1)
+        weight = self.conv.weight.permute(0, 2, 1, 3).reshape(-1, k * c, 1, 1)
+        return self.bn(F.conv2d(buf, weight, self.conv.bias)), x_t.reshape(-1, c, w)
 
 
 class CausalBlock(nn.Module):
@@ -70,8 +99,12 @@ class CausalBlock(nn.Module):
         return self._out(x, self.tcn(self.gcn(x)))
 
     def step(self, x_t: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        y, state = self.tcn.step(self.gcn(x_t), state)
+        y, state = self.tcn.step(self.gcn.forward_frame(x_t), state)
         return self._out(x_t, y), state
+
+    def tap_step(self, x_t: torch.Tensor, taps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y, col = self.tcn.tap_step(self.gcn.forward_frame(x_t), taps)
+        return self._out(x_t, y), col
 
 
 class CausalAGCN(nn.Module):
@@ -93,6 +126,8 @@ class CausalAGCN(nn.Module):
                                       adaptive=cfg.adaptive, embed_ratio=cfg.embed_ratio))  # fmt: skip
             c_in = c_out
         self.blocks = nn.ModuleList(blocks)
+        for b in blocks:
+            b.tcn.nodes = cfg.persons * cfg.joints
         ops = [("conv", cfg.kernel, 1, d, (cfg.kernel - 1) * d, 0) for d in cfg.dilations]
         self.receptive_field, self.lookahead = temporal_extent(ops)
         self.nodes = cfg.persons * cfg.joints
@@ -122,9 +157,33 @@ class CausalAGCN(nn.Module):
         self, x_t: torch.Tensor, state: list[torch.Tensor]
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """One frame (N, M, V, C) + state -> feature (N, D) of that frame, new state."""
-        z = to_graph_layout(x_t.unsqueeze(1), self.data_bn)  # (N, C, 1, W)
+        z = frame_to_graph_layout(x_t, self.data_bn, self.cfg.persons, self.cfg.joints, self.cfg.channels)  # (N, C, 1, W)
         new_state = []
         for blk, s in zip(self.blocks, state):
             z, s = blk.step(z, s)
             new_state.append(s)
         return F.normalize(z.mean(-1)[:, :, 0], dim=-1), new_state
+
+    def ring_specs(self) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """Per block: (tap offsets oldest first, column shape (C, M*V)) for ``tap_step``."""
+        return [(b.tcn.offsets, (b.tcn.conv.in_channels, self.nodes)) for b in self.blocks]
+
+    def init_taps(self, batch: int) -> list[torch.Tensor]:
+        """Zero taps (a past of zero padding), (N, k-1, C, M*V) per block."""
+        p = next(self.parameters())
+        return [torch.zeros((batch, len(o), *col), dtype=p.dtype, device=p.device)
+                for o, col in self.ring_specs()]  # fmt: skip
+
+    def tap_step(
+        self, x_t: torch.Tensor, taps: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One frame (N, M, V, C) + each block's gathered past inputs -> feature (N, D)
+        and each block's new column (N, C, M*V). The history itself lives with the
+        caller (a ring of ``max(offsets)`` columns per block, see stream/state.py), so
+        a step moves ~(k-1)/((k-1)d) of what ``step`` moves."""
+        z = frame_to_graph_layout(x_t, self.data_bn, self.cfg.persons, self.cfg.joints, self.cfg.channels)
+        cols = []
+        for blk, tp in zip(self.blocks, taps):
+            z, col = blk.tap_step(z, tp)
+            cols.append(col)
+        return F.normalize(z.mean(-1).reshape(-1, self.dim), dim=-1), cols

@@ -6,7 +6,8 @@ Interface used by the exporter and the runtime:
   K action classes and background (index K), averaged over the heads.
 * ``receptive_field`` / ``lookahead``: frames of context a frame's score depends on, and
   how many of them are in the future (0 for the causal model).
-* Causal model only: ``init_state(batch)``, ``step(x_t, state)``, ``state_names()``.
+* Causal model only: ``init_state(batch)``, ``step(x_t, state)``, ``state_names()``; and
+  ``ring_specs()``, ``init_taps(batch)``, ``tap_step(x_t, taps)`` (history kept outside).
 """
 
 from __future__ import annotations
@@ -75,8 +76,23 @@ class CausalActionNet(ActionNet):
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """x_t (N, M, V, C) + state -> probs_t (N, K+1), new state."""
         f, new_state = self.backbone.step(x_t, state)
-        probs = torch.stack([torch.softmax(h(f), dim=-1) for h in self.heads]).mean(0)
-        return probs, new_state
+        return self._probs(f), new_state
+
+    def _probs(self, f: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.softmax(h(f), dim=-1) for h in self.heads]).mean(0)
+
+    def ring_specs(self) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        return self.backbone.ring_specs()
+
+    def init_taps(self, batch: int) -> list[torch.Tensor]:
+        return self.backbone.init_taps(batch)
+
+    def tap_step(
+        self, x_t: torch.Tensor, taps: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """x_t (N, M, V, C) + gathered taps -> probs_t (N, K+1), new columns."""
+        f, cols = self.backbone.tap_step(x_t, taps)
+        return self._probs(f), cols
 
 
 def build_model(cfg: ModelConfig) -> ActionNet:

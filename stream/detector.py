@@ -28,6 +28,7 @@ from .normalize import canonicalize, normalize_pairs
 from .protocol import EndOfStream, PoseFrame
 from .resample import Resampler
 from .smoothing import Smoother, SmoothingConfig
+from .state import StateBank
 
 __all__ = ["DetectorConfig", "DetectorCore", "Outgoing"]
 
@@ -78,7 +79,7 @@ class _Track:
     resampler: Resampler
     smoother: Smoother
     events: EventTracker
-    state: list[np.ndarray] | None = None
+    slot: int = -1  # step mode: this track's slot in the detector's StateBank
     ring: np.ndarray | None = None
     ring_count: int = 0
     pending: deque = field(default_factory=deque)  # (seq, t) of frames awaiting lookahead
@@ -112,6 +113,7 @@ class DetectorCore:
         self._actions = np.asarray(self.meta.action_indices)
         self.infer_ms: deque[float] = deque(maxlen=2048)
         self._open_ids: dict[tuple[str, tuple[int, int]], str] = {}
+        self.bank = StateBank(engine) if self.meta.mode == "step" else None
 
     # ----------------------------------------------------------------- state
     def _new_track(self, track: int) -> _Track:
@@ -122,8 +124,8 @@ class DetectorCore:
             smoother=Smoother(self.cfg.smoothing, m.num_classes),
             events=EventTracker(self.cfg.events, m.num_classes),
         )
-        if m.mode == "step":
-            tr.state = self.engine.init_state(1)
+        if self.bank is not None:
+            tr.slot = self.bank.allocate()
         else:
             tr.ring = np.zeros((m.window, *self.engine.input_shape_tail), dtype=np.float32)
         return tr
@@ -241,13 +243,8 @@ class DetectorCore:
         m = self.meta
         xs = np.stack([item[3] for item in batch])
         if m.mode == "step":
-            states = [np.concatenate([item[1].state[i] for item in batch]) for i in range(len(m.state))]
-            probs, new = self.engine.run_step(xs, states)
-            res = []
-            for b, (_st, tr, mf, _x, _a, _tt) in enumerate(batch):
-                tr.state = [s[b : b + 1] for s in new]
-                res.append((probs[b], (mf.seq, mf.src_t)))
-            return res
+            probs = self.bank.step(xs, [item[1].slot for item in batch])
+            return [(probs[b], (item[2].seq, item[2].src_t)) for b, item in enumerate(batch)]
         # Until a track has `window` frames, only its real frames are fed (T < window):
         # the graph's own left zero-padding then matches the step graph's zero state.
         groups: dict[int, list[int]] = {}
@@ -303,6 +300,11 @@ class DetectorCore:
         return [self._event(st, tr, d, trigger_t=tr.last_t, arrival=arrival, forced=True)
                 for d in tr.events.close(reason)]  # fmt: skip
 
+    def _release(self, tr: _Track) -> None:
+        if self.bank is not None and tr.slot >= 0:
+            self.bank.release(tr.slot)
+            tr.slot = -1
+
     def close_stream(self, stream: str, reason: str, keep: bool = False, arrival: float | None = None) -> list[Outgoing]:
         """End every open action of ``stream``; drop its state (``keep`` keeps the stream
         record, e.g. after a reset, so ``n`` continues)."""
@@ -313,6 +315,7 @@ class DetectorCore:
         out: list[Outgoing] = []
         for tr in st.tracks.values():
             out += self._close_track(st, tr, reason, arr)
+            self._release(tr)
         if keep:
             st.tracks.clear()
         else:
@@ -337,6 +340,7 @@ class DetectorCore:
             for tid, tr in list(st.tracks.items()):
                 if now - tr.last_seen > limit:
                     out += self._close_track(st, tr, "timeout", time.monotonic())
+                    self._release(tr)
                     del st.tracks[tid]
         return out
 

@@ -138,11 +138,16 @@ class Engine:
         return self.session.run([self.meta.output_name], {self.meta.input_name: x})[0].astype(np.float32, copy=False)
 
     def init_state(self, batch: int = 1) -> list[np.ndarray]:
-        """Zero state for ``batch`` tracks (zeros = a past of zero-padded frames)."""
+        """Zero ``carry`` state for ``batch`` tracks (zeros = a past of zero-padded frames).
+        Graphs with ``ring`` state keep history outside: use ``stream.state.StateBank``."""
+        if any(s.kind != "carry" for s in self.meta.state):
+            raise ModelError(f"{self.path}: ring state lives in a StateBank, not in init_state/run_step pairs")
         return [np.zeros((batch, *s.shape), dtype=self.dtype) for s in self.meta.state]
 
     def run_step(self, x: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """(N, M, V, C) one frame per track + state -> ((N, K+1) probabilities, new state)."""
+        """One raw step-graph call: (N, M, V, C) one frame per track + the state inputs ->
+        ((N, K+1) probabilities, the state outputs: next state for ``carry``, this frame's
+        column for ``ring``)."""
         feeds = {self.meta.input_name: np.asarray(x, dtype=self.dtype)}
         feeds.update(zip(self._state_in, state))
         out = self.session.run(self._outputs, feeds)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from .normalize import NormConfig
 
-__all__ = ["FORMAT_VERSION", "META_KEY", "ModelError", "ModelMeta", "StateSpec"]
+__all__ = ["FORMAT_VERSION", "META_KEY", "STATE_KINDS", "ModelError", "ModelMeta", "StateSpec"]
 
 META_KEY = "skelact"
 FORMAT_VERSION = 1
@@ -24,13 +24,63 @@ class ModelError(ValueError):
     """A model file is unusable (missing/invalid metadata, wrong graph signature)."""
 
 
+STATE_KINDS = ("carry", "ring")
+
+
 @dataclass(frozen=True)
 class StateSpec:
-    """A step-mode state tensor: input ``name``, output ``name + '_out'``; ``shape``
-    excludes the leading batch axis."""
+    """A step-mode state tensor: graph input ``name``, graph output ``name + '_out'``;
+    ``shape`` is the input's shape without the leading batch axis.
+
+    ``kind`` says who keeps the history:
+
+    * ``carry``: the graph returns the whole next state, same shape as the input; the
+      runtime feeds it back on the track's next frame (zeros at the start).
+    * ``ring``: the runtime keeps a ring of the last ``max(offsets)`` columns per track;
+      the input is the columns ``offsets`` frames back (oldest first, so ``shape`` is
+      ``(len(offsets), *column)``), zeros before the track's first frame; the output is
+      this frame's column (shape ``column``), appended to the ring after the step.
+    """
 
     name: str
     shape: tuple[int, ...]
+    kind: str = "carry"
+    offsets: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in STATE_KINDS:
+            raise ModelError(f"state {self.name!r}: kind must be one of {STATE_KINDS}, got {self.kind!r}")
+        if any(int(v) < 1 for v in self.shape):
+            raise ModelError(f"state {self.name!r}: shape {list(self.shape)} has a non-positive size")
+        if self.kind == "ring":
+            o = self.offsets
+            if not o or any(v < 1 for v in o) or list(o) != sorted(set(o), reverse=True):
+                raise ModelError(f"state {self.name!r}: ring offsets must be distinct positive frames, "
+                                 f"oldest first, got {list(o)}")  # fmt: skip
+            if len(self.shape) < 2 or self.shape[0] != len(o):
+                raise ModelError(f"state {self.name!r}: a ring state's shape starts with its "
+                                 f"{len(o)} taps, got {list(self.shape)}")  # fmt: skip
+
+    @property
+    def history(self) -> int:
+        """Columns kept per track (ring states)."""
+        return max(self.offsets) if self.kind == "ring" else 0
+
+    @property
+    def column(self) -> tuple[int, ...]:
+        """Shape of the graph's output for this state, without the batch axis."""
+        return self.shape[1:] if self.kind == "ring" else self.shape
+
+    def to_dict(self) -> dict:
+        d: dict = {"name": self.name, "shape": list(self.shape), "kind": self.kind}
+        if self.kind == "ring":
+            d["offsets"] = list(self.offsets)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StateSpec:
+        return cls(str(d["name"]), tuple(int(v) for v in d["shape"]), str(d.get("kind", "carry")),
+                   tuple(int(v) for v in d.get("offsets", ())))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -96,7 +146,7 @@ class ModelMeta:
         d = asdict(self)
         d["classes"] = [{"id": c, "name": n} for c, n in self.classes]
         d["norm"] = self.norm.to_dict()
-        d["state"] = [{"name": s.name, "shape": list(s.shape)} for s in self.state]
+        d["state"] = [s.to_dict() for s in self.state]
         return json.dumps(d, sort_keys=True, allow_nan=False)
 
     @classmethod
@@ -123,7 +173,7 @@ class ModelMeta:
                 trained_on_layout=str(d.get("trained_on_layout", "")),
                 input_name=str(d.get("input_name", "x")),
                 output_name=str(d.get("output_name", "probs")),
-                state=tuple(StateSpec(str(s["name"]), tuple(int(v) for v in s["shape"])) for s in d.get("state", [])),
+                state=tuple(StateSpec.from_dict(s) for s in d.get("state", [])),
                 format_version=version,
                 extra=dict(d.get("extra", {})),
             )

@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 def compute_bench(model: str, provider: str, duration: float, batch: int = 1) -> dict:
     """Per-frame inference latency of one model, in process, batch ``batch`` tracks."""
     from skelact.stream.engine import Engine
+    from skelact.stream.state import StateBank
 
     eng = Engine(model, provider=provider)
     m = eng.meta
@@ -52,11 +53,11 @@ def compute_bench(model: str, provider: str, duration: float, batch: int = 1) ->
     shape = eng.input_shape_tail
     if m.mode == "step":
         x = rng.normal(size=(batch, *shape)).astype(np.float32)
-        state = eng.init_state(batch)
+        bank = StateBank(eng, capacity=batch)
+        slots = [bank.allocate() for _ in range(batch)]
 
         def once():
-            nonlocal state
-            _, state = eng.run_step(x, state)
+            bank.step(x, slots)
     else:
         x = rng.normal(size=(batch, m.window, *shape)).astype(np.float32)
 

@@ -15,7 +15,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Export a training checkpoint to ONNX, one graph per file. The window graph takes "
             "x (N, T, M, V, C) and returns probs (N, T, K+1); the step graph (causal models only) "
             "takes one frame x (N, M, V, C) plus state tensors and returns probs (N, K+1) plus the "
-            "new state. The file carries a 'skelact' metadata entry (see `skelact model info`). "
+            "state outputs (ring state: the runtime keeps each layer's history and feeds only the "
+            "past inputs the dilated kernels read; carry state: the graph moves the whole history "
+            "in and out). The file carries a 'skelact' metadata entry (see `skelact model info`). "
             "The export fails unless ONNX Runtime matches torch within 1e-4 (fp32) or 5e-3 (fp16) "
             "on random and real input."
         ),
@@ -24,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, help="output .onnx path")
     p.add_argument("--mode", choices=["window", "step"], default="window",
                    help="window: recompute over a window each frame; step: one frame + cached state (default: window)")
+    p.add_argument("--state", choices=["ring", "carry"], default="ring",
+                   help="step graphs: ring = history kept by the runtime, only the taps cross the graph "
+                        "boundary (fast, default); carry = the whole history in and out each step")
     p.add_argument("--window", type=int, default=None,
                    help="frames the runtime feeds a window graph (default: max(64, receptive field))")
     p.add_argument("--fp16", action="store_true", help="export in float16 (tolerance 5e-3)")
@@ -44,7 +49,7 @@ def main(argv: list[str]) -> int:
     try:
         res = export_checkpoint(args.checkpoint, args.out, mode=args.mode, window=args.window,
                                 fp16=args.fp16, opset=args.opset, parity_data=args.parity_data,
-                                name=args.name)  # fmt: skip
+                                name=args.name, state=args.state)  # fmt: skip
     except ExportError as e:
         print(f"skelact export: {e}", file=sys.stderr)
         return 2

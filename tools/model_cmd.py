@@ -43,7 +43,8 @@ def main(argv: list[str]) -> int:
           f"lookahead {meta.lookahead} frames ({meta.lookahead_s:.2f} s)")  # fmt: skip
     print(f"norm       {meta.norm.to_dict()}")
     for s in meta.state:
-        print(f"state      {s.name} {list(s.shape)}")
+        extra = f" offsets {list(s.offsets)}" if s.kind == "ring" else ""
+        print(f"state      {s.name} {list(s.shape)} {s.kind}{extra}")
     print(f"classes    {meta.num_classes} (+ background at output {meta.background_index})")
     for cid, name in meta.classes:
         print(f"  {cid:>4}  {name}")

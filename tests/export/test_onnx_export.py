@@ -11,6 +11,7 @@ from skelact.stream.formats import load_dataset
 from skelact.stream.metadata import ModelError
 from skelact.stream.offline import detect_sequence
 from skelact.stream.prepare import prepare_sequence
+from skelact.stream.state import StateBank
 from skelact.tools.cli import main as cli
 
 CKPT = default_model_path("step").with_name("default.ckpt")
@@ -24,12 +25,15 @@ def exported(tmp_path_factory):
     d = tmp_path_factory.mktemp("export")
     step = export_checkpoint(CKPT, d / "s.onnx", mode="step")
     win = export_checkpoint(CKPT, d / "w.onnx", mode="window", window=160)
-    return step, win
+    carry = export_checkpoint(CKPT, d / "c.onnx", mode="step", state="carry")
+    return step, win, carry
 
 
 def test_export_parity_and_metadata(exported):
-    step, win = exported
-    for r in (step, win):
+    step, win, carry = exported
+    assert {s.kind for s in read_meta(step.path).state} == {"ring"}
+    assert {s.kind for s in read_meta(carry.path).state} == {"carry"}
+    for r in (step, win, carry):
         assert r.max_abs_diff <= 1e-4 and r.path.stat().st_size < 2_000_000
         meta = read_meta(r.path)
         assert meta.mode == r.meta.mode and meta.num_classes == 8 and meta.background_index == 8
@@ -38,20 +42,25 @@ def test_export_parity_and_metadata(exported):
     assert read_meta(step.path).state and not read_meta(win.path).state
 
 
-def test_step_equals_window_on_real_and_synthetic_frames(exported):
-    step, win = exported
-    es, ew = Engine(step.path, provider="cpu"), Engine(win.path, provider="cpu")
+@pytest.mark.parametrize("kind", ["ring", "carry"])
+def test_step_equals_window_on_real_and_synthetic_frames(exported, kind):
+    step, win, carry = exported
+    es = Engine((step if kind == "ring" else carry).path, provider="cpu")
+    ew = Engine(win.path, provider="cpu")
     seq = load_dataset(precog_path())["Seq6_11"]
     x = prepare_sequence(seq, es.meta.norm, es.meta.fps).x[:160]
     rng = np.random.default_rng(0)
-    for inp in (x, rng.normal(size=x.shape).astype(np.float32)):
-        ref = ew.run_window(inp[None])[0]
-        state = es.init_state(1)
-        got = []
-        for t in range(len(inp)):
-            p, state = es.run_step(inp[t : t + 1], state)
-            got.append(p[0])
-        assert np.abs(np.stack(got) - ref).max() <= 1e-4
+    inp = np.stack([x, rng.normal(size=x.shape).astype(np.float32)])  # real and synthetic, batched
+    ref = ew.run_window(inp)
+    bank = StateBank(es, capacity=1)
+    slots = [bank.allocate(), bank.allocate()]
+    got = np.stack([bank.step(inp[:, t], slots) for t in range(inp.shape[1])], axis=1)
+    assert got.shape == ref.shape and np.abs(got - ref).max() <= 1e-4
+    # the ring graph moves only the taps: far less state per step than the carried history
+    if kind == "ring":
+        moved = sum(int(np.prod(s.shape)) for s in es.meta.state)
+        carried = sum(int(np.prod(s.shape)) for s in Engine(carry.path, provider="cpu").meta.state)
+        assert moved * 5 < carried
 
 
 def test_bundled_step_and_window_models_give_identical_events():
@@ -61,8 +70,10 @@ def test_bundled_step_and_window_models_give_identical_events():
     assert ew.meta.window >= ew.meta.receptive_field
     a = detect_sequence(es, seq)
     b = detect_sequence(ew, seq)
-    strip = lambda evs: [{k: v for k, v in e.items() if k not in ("emitted_at", "latency_ms", "event_id")}  # noqa: E731
-                         for e in evs]  # fmt: skip
+    def strip(evs):  # the graphs round differently (~1e-7): compare scores to 1e-5
+        return [{k: round(v, 5) if k in ("score", "peak_score") else v for k, v in e.items()
+                 if k not in ("emitted_at", "latency_ms", "event_id")} for e in evs]  # fmt: skip
+
     assert a and strip(a) == strip(b)
 
 
@@ -97,5 +108,6 @@ def test_fp16_export_keeps_its_tolerance_and_serves_float32_input(tmp_path):
     r = export_checkpoint(CKPT, tmp_path / "h.onnx", mode="step", fp16=True)
     assert r.tolerance == FP16_TOLERANCE and r.max_abs_diff <= FP16_TOLERANCE
     eng = Engine(r.path, provider="cpu")
-    p, state = eng.run_step(np.zeros((2, 1, 20, 6), np.float32), eng.init_state(2))
+    bank = StateBank(eng, capacity=2)
+    p = bank.step(np.zeros((2, 1, 20, 6), np.float32), [bank.allocate(), bank.allocate()])
     assert p.dtype == np.float32 and p.shape == (2, 9) and np.allclose(p.sum(1), 1, atol=1e-2)

@@ -61,6 +61,34 @@ def test_default_causal_model_step_equals_infer():
     assert model.receptive_field == 1 + 2 * sum(cfg.dilations) and model.lookahead == 0
 
 
+def _tap_run(model, x):
+    """Step through x (N, T, M, V, C) keeping each block's history in a ring outside."""
+    specs = model.ring_specs()
+    n = x.shape[0]
+    rings = [torch.zeros(n, max(o), *col) for o, col in specs]
+    out = []
+    for t in range(x.shape[1]):
+        taps = [torch.stack([r[:, (t - k) % r.shape[1]] for k in o], 1) for r, (o, _c) in zip(rings, specs)]
+        p, cols = model.tap_step(x[:, t], taps)
+        for r, c in zip(rings, cols):
+            r[:, t % r.shape[1]] = c
+        out.append(p)
+    return torch.stack(out, 1)
+
+
+@pytest.mark.parametrize("persons", [1, 2])
+def test_tap_step_with_outside_ring_equals_infer(persons):
+    torch.manual_seed(3)
+    cfg = model_config("causal", num_classes=5, heads=2, persons=persons, widths=(8, 8, 16), dilations=(1, 2, 4))
+    model = randomize_bn(build_model(cfg))
+    assert [o for o, _c in model.ring_specs()] == [(2, 1), (4, 2), (8, 4)]
+    x = torch.randn(2, 40, persons, 20, 6)
+    with torch.no_grad():
+        assert (_tap_run(model, x) - model.infer(x)).abs().max().item() <= 1e-5
+        taps = model.init_taps(2)
+        assert [tuple(t.shape) for t in taps] == [(2, 2, 8, 20 * persons), (2, 2, 8, 20 * persons), (2, 2, 16, 20 * persons)]
+
+
 def test_receptive_field_is_exact(causal_model):
     rf = causal_model.receptive_field  # 1 + 2 * (1 + 2 + 4) = 15
     assert rf == 15

@@ -102,3 +102,47 @@ def reference_scores(x: np.ndarray) -> np.ndarray:
     pr = sig(10 * (x[..., 0, R_HAND, 1] - 1))
     pl = sig(10 * (x[..., 0, L_HAND, 1] - 1))
     return np.stack([pr, pl, 1 - np.maximum(pr, pl)], -1)
+
+
+def tap_echo(path: Path) -> Path:
+    """A step model that shows what the runtime fed it.
+
+    ``state_0`` is a ring state with offsets (3, 1) and column (3,): the graph returns
+    joint 0's channels 0..2 of this frame as the column. ``state_1`` is a carry state (2,)
+    that counts steps. probs = [state_0 tap 3 frames back [0], tap 1 frame back [0],
+    state_1[0]]."""
+    def init(name, vals, dtype=TensorProto.INT64):
+        return helper.make_tensor(name, dtype, [len(vals)], vals)
+
+    inits = [
+        init("s0_st", [0]), init("s0_en", [1]), init("s0_ax", [2]), init("sq2", [2]),
+        init("s1_st", [0]), init("s1_en", [1]), init("s1_ax", [1]),
+        init("x_st", [0, 0, 0]), init("x_en", [1, 1, 3]), init("x_ax", [1, 2, 3]),
+        init("col_shape", [-1, 3]), init("one", [1.0], TensorProto.FLOAT),
+    ]
+    nodes = [
+        helper.make_node("Slice", ["state_0", "s0_st", "s0_en", "s0_ax"], ["tp3"]),
+        helper.make_node("Squeeze", ["tp3", "sq2"], ["tp"]),
+        helper.make_node("Slice", ["state_1", "s1_st", "s1_en", "s1_ax"], ["cs"]),
+        helper.make_node("Concat", ["tp", "cs"], ["probs"], axis=1),
+        helper.make_node("Slice", ["x", "x_st", "x_en", "x_ax"], ["xc"]),
+        helper.make_node("Reshape", ["xc", "col_shape"], ["state_0_out"]),
+        helper.make_node("Add", ["state_1", "one"], ["state_1_out"]),
+    ]
+    vi = helper.make_tensor_value_info
+    f = TensorProto.FLOAT
+    inputs = [vi("x", f, ["N", 1, 20, 6]), vi("state_0", f, ["N", 2, 3]), vi("state_1", f, ["N", 2])]
+    outs = [vi("probs", f, ["N", 3]), vi("state_0_out", f, ["N", 3]), vi("state_1_out", f, ["N", 2])]
+    graph = helper.make_graph(nodes, "tap_echo", inputs, outs, initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="skelact-tests")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    meta = ModelMeta(
+        name="tap_echo", classes=((1, "a"), (2, "b")), background_index=2, mode="step", fps=30.0,
+        norm=NormConfig(), receptive_field=4,
+        state=(StateSpec("state_0", (2, 3), "ring", (3, 1)), StateSpec("state_1", (2,))),
+    )  # fmt: skip
+    e = model.metadata_props.add()
+    e.key, e.value = META_KEY, meta.to_json()
+    onnx.save(model, str(path))
+    return path
