@@ -34,6 +34,16 @@ examples:
 """
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        vals = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not vals or min(vals) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return vals
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="skelact train",
@@ -118,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="score the held-out split every N epochs (default 2)",
     )
+    p.add_argument("--widths", type=_int_list, default=None,
+                   help="output channels per graph block, comma-separated, e.g. 16,16,32,32,32,32 "
+                        "(the last is the feature dimension D; default: see below)")
+    p.add_argument("--dilations", type=_int_list, default=None,
+                   help="causal arch: temporal dilation per block, comma-separated (one per width; "
+                        "receptive field = 1 + (kernel-1) * sum)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument(
         "--device",
@@ -207,7 +223,12 @@ def main(argv: list[str]) -> int:
                     if v is not None}  # fmt: skip
             tcfg = train_config(args.paper, supervision=args.supervision, method=args.method, seed=args.seed,
                                 fps=args.fps or dataset_fps(train_ds), threads=args.threads, **over)  # fmt: skip
-            mcfg = model_config(args.arch, args.paper)
+            shape = {k: v for k, v in dict(widths=args.widths, dilations=args.dilations).items() if v}
+            if "widths" in shape and "dilations" not in shape and args.arch == "causal":
+                base = model_config(args.arch, args.paper).dilations
+                if len(base) != len(shape["widths"]):
+                    raise ValueError(f"--widths has {len(shape['widths'])} blocks: give --dilations too")
+            mcfg = model_config(args.arch, args.paper, **shape)
             persons = args.persons
         check_supervision(train_ds, tcfg.supervision)
     except (ValueError, KeyError) as e:  # SupervisionError is a ValueError

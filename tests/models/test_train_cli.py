@@ -39,13 +39,32 @@ def test_tiny_run_writes_checkpoint(synthetic_dir, tmp_path, capsys):
     assert model.cfg.heads == 1
 
 
-def test_full_supervision_from_intervals(synthetic_dir, tmp_path):
+def test_full_supervision_from_intervals_with_a_chosen_shape(synthetic_dir, tmp_path):
     out = tmp_path / "full"
     rc = cli.main(["--data", str(synthetic_dir), "--supervision", "full", "--out", str(out), "--epochs", "1",
-                   "--crop-frames", "64", "--threads", "1"])  # fmt: skip
+                   "--crop-frames", "64", "--threads", "1", "--widths", "8,16", "--dilations", "1,3"])  # fmt: skip
     assert rc == 0
-    _, info = load_checkpoint(out / "last.ckpt")
+    model, info = load_checkpoint(out / "last.ckpt")
     assert "test_frame_map" in info["extra"]["history"][-1]
+    assert model.cfg.widths == (8, 16) and model.receptive_field == 1 + 2 * (1 + 3)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--widths", "8,0"], "positive integers"),
+    (["--widths", "8,x"], "comma-separated"),
+])  # fmt: skip
+def test_bad_shape_arguments_are_usage_errors(synthetic_dir, tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--data", str(synthetic_dir), "--out", str(tmp_path / "o"), *args])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_widths_without_matching_dilations(synthetic_dir, tmp_path, capsys):
+    assert cli.main(["--data", str(synthetic_dir), "--out", str(tmp_path / "o"), "--widths", "8,16"]) == 2
+    assert "--dilations" in capsys.readouterr().err
+    assert cli.main(["--data", str(synthetic_dir), "--out", str(tmp_path / "o"), "--widths", "8,16",
+                     "--dilations", "1"]) == 2  # fmt: skip
+    assert "2 blocks" in capsys.readouterr().err
 
 
 def test_missing_data_path(tmp_path, capsys):
