@@ -79,6 +79,8 @@ def compute_bench(model: str, provider: str, duration: float, batch: int = 1) ->
         "compute_ms_p50": float(np.percentile(a, 50)), "compute_ms_p99": float(np.percentile(a, 99)),
         "compute_ms_max": float(a.max()), "frames_per_s": float(batch * len(a) / a.sum() * 1000.0),
         "iterations": len(a),
+        "state": ", ".join(sorted({s.kind for s in m.state})) + f" ({sum(int(np.prod(s.shape)) for s in m.state)} "
+                 "floats in per step)" if m.state else "none",
     }  # fmt: skip
 
 
@@ -163,6 +165,13 @@ def main(argv: list[str]) -> int:
                     "window_compute_ms_p50": wins[-1]["compute_ms_p50"],
                     "step_compute_ms_p50": steps[0]["compute_ms_p50"]})  # fmt: skip
         print(f"\nwindow recompute ({wins[-1]['window']} frames) / step: {ratio:.1f}x compute per frame")
+    if steps:  # cross-stream batching: one graph call for 32 tracks
+        b32 = compute_bench(next(m for m in models if results[m]["mode"] == "step"), args.provider,
+                            min(args.duration, 2.0), batch=32)  # fmt: skip
+        out["step_batch32_ms_per_frame"] = b32["compute_ms_p50"] / 32
+        out["step_state"] = steps[0]["state"]
+        print(f"step graph, batch of 32 tracks: {b32['compute_ms_p50'] / 32:.3f} ms per frame "
+              f"(state: {steps[0]['state']})")
     e2e_model = models[0]
     if not args.no_e2e:
         from .bench_load import run_e2e
