@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/default}
 precog=stream/assets/precog
-skelact train --data "$precog" --supervision full --arch causal --epochs 25 --threads 1 --seed 0 --out "$out"
+skelact train --data "$precog" --supervision full --arch causal --epochs 50 --threads 1 --seed 0 \
+  --widths 16,16,32,32,32,32 --dilations 1,2,4,8,16,32 --out "$out"
 # The last epoch (not the best held-out one: the held-out split is the test split), without
 # the optimizer/resume state, so the file stays small.
 python - "$out/last.ckpt" stream/assets/models/default.ckpt <<'PY'
