@@ -95,8 +95,9 @@ def search_streams(model: str, args) -> tuple[int, list[dict]]:
         r = run_e2e(model, n, args.fps, min(args.duration, 5.0), args.provider, args.publishers, args.batch_wait_ms)
         r["pass"] = r["e2e_ms_p99"] < budget and r["frames_dropped"] == 0
         trials.append(r)
-        print(f"  {n:>4} streams: p99 {r['e2e_ms_p99']:.1f} ms, drops {r['frames_dropped']} -> "
-              f"{'ok' if r['pass'] else 'fail'}", flush=True)  # fmt: skip
+        print(f"  {n:>4} streams: p50 {r['e2e_ms_p50']:.1f} ms, p99 {r['e2e_ms_p99']:.1f} ms, drops "
+              f"{r['frames_dropped']}; CPU runtime {r['runtime_cpu_share']:.0%}, load generator "
+              f"{r['load_generator_cpu_share']:.0%} -> {'ok' if r['pass'] else 'fail'}", flush=True)  # fmt: skip
         return r["pass"]
 
     lo, hi = 0, 8
@@ -190,7 +191,8 @@ def main(argv: list[str]) -> int:
               "and no drops ...", flush=True)  # fmt: skip
         best, trials = search_streams(e2e_model, args)
         out["max_streams_30fps" if args.fps == 30 else f"max_streams_{args.fps:g}fps"] = best
-        out["search_trials"] = json.dumps([{k: t[k] for k in ("streams", "e2e_ms_p99", "frames_dropped", "pass")}
+        out["search_trials"] = json.dumps([{k: t[k] for k in ("streams", "e2e_ms_p50", "e2e_ms_p99", "frames_dropped",
+                                                                "runtime_cpu_share", "load_generator_cpu_share", "pass")}
                                            for t in trials])  # fmt: skip
         print(f"max streams: {best}")
     if args.json:
