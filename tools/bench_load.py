@@ -18,7 +18,8 @@ import numpy as np
 SUB_WARMUP_S = 0.5
 
 
-def runtime_proc(model: str, provider: str, in_ep: str, out_ep: str, ready, stop, result, batch_wait_ms: float) -> None:
+def runtime_proc(model: str, provider: str, in_ep: str, out_ep: str, ready, stop, result, batch_wait_ms: float,
+                 window) -> None:  # fmt: skip
     import logging
 
     logging.disable(logging.INFO)
@@ -35,11 +36,20 @@ def runtime_proc(model: str, provider: str, in_ep: str, out_ep: str, ready, stop
     import threading
 
     th = threading.Thread(target=rt.run, daemon=True)
-    c0 = time.process_time()
     th.start()
+    t0, t1 = window.get()  # the publishers' load window (wall clock): CPU is sampled at its ends
+    cpu = _cpu_between(t0, t1)
     stop.wait()
     rt.stop()
-    result.put({"cpu_s": time.process_time() - c0, **rt.counters, "infer_ms": list(rt.core.infer_ms)})
+    result.put({"cpu_s": cpu, **rt.counters, "infer_ms": list(rt.core.infer_ms)})
+
+
+def _cpu_between(t0: float, t1: float) -> float:
+    """This process's CPU seconds (all threads) between wall-clock times t0 and t1."""
+    time.sleep(max(0.0, t0 - time.time()))
+    c0 = time.process_time()
+    time.sleep(max(0.0, t1 - time.time()))
+    return time.process_time() - c0
 
 
 def publisher_proc(endpoint: str, streams: list[str], fps: float, duration: float, start_at: float, result) -> None:
@@ -90,10 +100,10 @@ def run_e2e(model: str, streams: int, fps: float, duration: float, provider: str
     from skelact.stream import protocol as P
 
     ctx = mp.get_context("spawn")
-    ready, result = ctx.Queue(), ctx.Queue()
+    ready, result, window = ctx.Queue(), ctx.Queue(), ctx.Queue()
     stop = ctx.Event()
     rt = ctx.Process(target=runtime_proc, args=(model, provider, "tcp://127.0.0.1:*", "tcp://127.0.0.1:*",
-                                                ready, stop, result, batch_wait_ms), daemon=True)  # fmt: skip
+                                                ready, stop, result, batch_wait_ms, window), daemon=True)  # fmt: skip
     rt.start()
     in_ep, out_ep = ready.get(timeout=60)
     zctx = zmq.Context()
@@ -106,17 +116,22 @@ def run_e2e(model: str, streams: int, fps: float, duration: float, provider: str
     names = [f"s{i:04d}" for i in range(streams)]
     groups = [names[i::publishers] for i in range(publishers)]
     start_at = time.time() + 1.5 + 0.02 * streams
+    window.put((start_at, start_at + duration))
     pubs = [ctx.Process(target=publisher_proc, args=(in_ep, g, fps, duration, start_at, result), daemon=True)
             for g in groups if g]  # fmt: skip
     for p in pubs:
         p.start()
     lat: list[float] = []
     received = 0
-    wall0 = time.time()
-    c0 = time.process_time()
     end = start_at + duration + 2.0
+    c0 = c1 = None
     while time.time() < end:
-        if not sub.poll(100):
+        now = time.time()
+        if c0 is None and now >= start_at:
+            c0 = time.process_time()
+        if c1 is None and now >= start_at + duration:
+            c1 = time.process_time()
+        if not sub.poll(20):
             continue
         parts = sub.recv_multipart()
         now = time.time()
@@ -125,7 +140,7 @@ def run_e2e(model: str, streams: int, fps: float, duration: float, provider: str
             received += 1
             if body["t"] >= start_at + SUB_WARMUP_S:
                 lat.append((now - body["t"]) * 1000.0)
-    sub_cpu = time.process_time() - c0
+    sub_cpu = (c1 or time.process_time()) - (c0 or 0.0)
     stats = [result.get(timeout=30) for _ in pubs]
     stop.set()
     rts = result.get(timeout=30)
@@ -136,7 +151,6 @@ def run_e2e(model: str, streams: int, fps: float, duration: float, provider: str
     zctx.term()
     sent = sum(s["sent"] for s in stats)
     pub_dropped = sum(s["dropped"] for s in stats)
-    wall = time.time() - wall0
     a = np.asarray(lat) if lat else np.asarray([np.nan])
     lost = max(0, sent - received)
     return {
@@ -147,7 +161,9 @@ def run_e2e(model: str, streams: int, fps: float, duration: float, provider: str
         "frames_dropped": int(pub_dropped + rts["frames_dropped"] + lost),
         "dropped_at_publisher": int(pub_dropped), "dropped_at_runtime": int(rts["frames_dropped"]),
         "frames_without_scores": int(lost),
-        "runtime_cpu_share": rts["cpu_s"] / wall, "load_generator_cpu_share": sum(s["cpu_s"] for s in stats) / wall,
-        "subscriber_cpu_share": sub_cpu / wall,
+        # CPU seconds per second of the load window (1.0 = one core busy)
+        "runtime_cpu_share": rts["cpu_s"] / duration,
+        "load_generator_cpu_share": sum(s["cpu_s"] for s in stats) / duration,
+        "subscriber_cpu_share": sub_cpu / duration,
         "infer_ms_per_frame_p50": float(np.percentile(rts["infer_ms"], 50)) if rts["infer_ms"] else None,
     }  # fmt: skip
