@@ -36,6 +36,9 @@ class RuntimeConfig:
     of other streams to batch with it (0 = batch only what is already queued).
     ``max_batch``: messages handled per turn. ``max_backlog``: pose frames waiting
     beyond this many in one drain are dropped oldest-first and counted.
+    ``publish_every``: a turn's frames go through the model in chunks of this many, and
+    each chunk's results are published before the next chunk runs, so the first frames
+    of a burst are not held back by the last (0 = one chunk per turn).
     """
 
     in_endpoint: str = P.DEFAULT_IN
@@ -45,6 +48,7 @@ class RuntimeConfig:
     batch_wait_ms: float = 0.0
     max_batch: int = 512
     max_backlog: int = 4096
+    publish_every: int = 32
     status_interval_s: float = 1.0
     rcvhwm: int = 10000
     sndhwm: int = 10000
@@ -176,8 +180,9 @@ class Runtime:
                 self._reject(e, arrival)
                 continue
             items.append((msg, arrival, arrival))
-        if items:
-            self._publish(self.core.feed_many(items))
+        step = self.cfg.publish_every if self.cfg.publish_every > 0 else max(len(items), 1)
+        for i in range(0, len(items), step):
+            self._publish(self.core.feed_many(items[i : i + step]))
 
     def _reject(self, e: P.ProtocolError, now: float) -> None:
         self.counters["frames_rejected"] += 1
