@@ -128,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="score the held-out split every N epochs (default 2)",
     )
+    p.add_argument("--flr-start", type=int, default=None,
+                   help="FLR: first epoch (0-based) that uses pseudo labels (default 10, as the paper); "
+                        "lower it for short runs, or FLR never starts")
+    p.add_argument("--flr-window", type=int, default=None,
+                   help="FLR: epochs of frame predictions averaged into pseudo labels (default 10)")
     p.add_argument("--widths", type=_int_list, default=None,
                    help="output channels per graph block, comma-separated, e.g. 16,16,32,32,32,32 "
                         "(the last is the feature dimension D; default: see below)")
@@ -219,7 +224,8 @@ def main(argv: list[str]) -> int:
             persons = int(ck["norm"]["persons"])
         else:
             over = {k: v for k, v in dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                          crop_frames=args.crop_frames, eval_every=args.eval_every).items()
+                                          crop_frames=args.crop_frames, eval_every=args.eval_every,
+                                          flr_start=args.flr_start, flr_window=args.flr_window).items()
                     if v is not None}  # fmt: skip
             tcfg = train_config(args.paper, supervision=args.supervision, method=args.method, seed=args.seed,
                                 fps=args.fps or dataset_fps(train_ds), threads=args.threads, **over)  # fmt: skip
@@ -231,6 +237,9 @@ def main(argv: list[str]) -> int:
             mcfg = model_config(args.arch, args.paper, **shape)
             persons = args.persons
         check_supervision(train_ds, tcfg.supervision)
+        if tcfg.supervision == "video" and tcfg.method == "flr" and tcfg.flr_start >= tcfg.epochs:
+            print(f"warning: FLR pseudo labels start at epoch {tcfg.flr_start + 1} but the run has "
+                  f"{tcfg.epochs} epochs, so this is MIL with two heads; lower --flr-start", file=sys.stderr)
     except (ValueError, KeyError) as e:  # SupervisionError is a ValueError
         return _fail(str(e))
 

@@ -94,3 +94,15 @@ def test_full_supervision_needs_frame_labels(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert "needs frame or interval labels" in err and "point" in err and "Traceback" not in err
+
+
+def test_flr_start_can_be_moved_for_short_runs(synthetic_dir, tmp_path, capsys):
+    base = ["--data", str(synthetic_dir), "--supervision", "video", "--method", "flr", "--epochs", "2",
+            "--crop-frames", "64", "--threads", "1", "--eval-split", "none"]  # fmt: skip
+    assert cli.main([*base, "--out", str(tmp_path / "a")]) == 0
+    assert "lower --flr-start" in capsys.readouterr().err
+    assert cli.main([*base, "--out", str(tmp_path / "b"), "--flr-start", "1", "--flr-window", "1"]) == 0
+    io = capsys.readouterr()
+    assert "lower --flr-start" not in io.err
+    last = [ln for ln in io.out.splitlines() if ln.startswith("epoch   2/2")][0]
+    assert float(last.split("pseudo ")[1].split()[0]) > 0  # pseudo labels used from epoch 2
