@@ -41,10 +41,10 @@ __all__ = ["CausalAGCN", "CausalTemporalConv"]
 class CausalTemporalConv(nn.Module):
     """(kernel x 1) dilated convolution over time with left zero padding, then BN."""
 
-    def __init__(self, channels: int, kernel: int, dilation: int) -> None:
+    def __init__(self, channels: int, kernel: int, dilation: int, nodes: int) -> None:
         super().__init__()
         self.pad = (kernel - 1) * dilation  # frames of past context = state length
-        self.nodes = 0  # M*V, set by the backbone (static size for traced step graphs)
+        self.nodes = nodes  # M*V as a python int: static shapes in traced step graphs
         self.conv = nn.Conv2d(channels, channels, (kernel, 1), dilation=(dilation, 1))
         self.bn = nn.BatchNorm2d(channels)
 
@@ -84,7 +84,7 @@ class CausalBlock(nn.Module):
                  adaptive: bool, embed_ratio: int) -> None:  # fmt: skip
         super().__init__()
         self.gcn = AdaptiveGraphConv(c_in, c_out, graph, adaptive, embed_ratio)
-        self.tcn = CausalTemporalConv(c_out, kernel, dilation)
+        self.tcn = CausalTemporalConv(c_out, kernel, dilation, nodes=int(graph.shape[-1]))
         if not residual:
             self.residual: nn.Module | None = None
         elif c_in == c_out:
@@ -126,8 +126,6 @@ class CausalAGCN(nn.Module):
                                       adaptive=cfg.adaptive, embed_ratio=cfg.embed_ratio))  # fmt: skip
             c_in = c_out
         self.blocks = nn.ModuleList(blocks)
-        for b in blocks:
-            b.tcn.nodes = cfg.persons * cfg.joints
         ops = [("conv", cfg.kernel, 1, d, (cfg.kernel - 1) * d, 0) for d in cfg.dilations]
         self.receptive_field, self.lookahead = temporal_extent(ops)
         self.nodes = cfg.persons * cfg.joints
