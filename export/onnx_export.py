@@ -20,6 +20,7 @@ real input.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,17 @@ def _torch():
     import torch
 
     return torch
+
+
+@contextmanager
+def _staged(out: Path):
+    """A scratch path beside ``out``: the export is written and checked there and renamed
+    to ``out`` only when it passes, so a failed export leaves an existing ``out`` as it was."""
+    tmp = out.with_name(out.name + ".partial")
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _window_module(model):
@@ -151,70 +163,71 @@ def export_checkpoint(
         reference = copy.deepcopy(model)  # fp16 is judged against the fp32 model it approximates
         model = model.half()
     dtype = torch.float16 if fp16 else torch.float32
-    with torch.no_grad():
-        if mode == "window":
-            mod = _window_module(model)
-            dummy = (torch.zeros(1, win, m, v, c, dtype=dtype),)
-            in_names, out_names = ["x"], ["probs"]
-            dyn = {"x": {0: "batch", 1: "frames"}, "probs": {0: "batch", 1: "frames"}}
-        else:
-            ring = state == "ring"
-            state0 = model.init_taps(1) if ring else model.init_state(1)
-            names = [f"state_{i}" for i in range(len(state0))]
-            if ring:
-                state_specs = tuple(StateSpec(n, tuple(s.shape[1:]), "ring", tuple(o))
-                                    for n, s, (o, _c) in zip(names, state0, model.ring_specs()))  # fmt: skip
+    with _staged(out) as tmp:
+        with torch.no_grad():
+            if mode == "window":
+                mod = _window_module(model)
+                dummy = (torch.zeros(1, win, m, v, c, dtype=dtype),)
+                in_names, out_names = ["x"], ["probs"]
+                dyn = {"x": {0: "batch", 1: "frames"}, "probs": {0: "batch", 1: "frames"}}
             else:
-                state_specs = tuple(StateSpec(n, tuple(s.shape[1:])) for n, s in zip(names, state0))
-            mod = _step_module(model, ring)
-            dummy = (torch.zeros(1, m, v, c, dtype=dtype), *[s.to(dtype) for s in state0])
-            in_names = ["x", *names]
-            out_names = ["probs", *[f"{n}_out" for n in names]]
-            dyn = {n: {0: "batch"} for n in in_names + out_names}
-        try:
-            torch.onnx.export(
-                mod, dummy, str(out), input_names=in_names, output_names=out_names,
-                dynamic_axes=dyn, opset_version=opset, dynamo=False,
-            )  # fmt: skip
-        except Exception as e:
-            raise ExportError(f"{ckpt}: torch.onnx.export failed ({type(e).__name__}: {e})") from None
-    meta = ModelMeta(
-        name=name or info.get("name") or Path(ckpt).stem,
-        classes=classes,
-        background_index=int(info.get("background_index", len(classes))),
-        mode=mode,
-        fps=fps,
-        norm=norm,
-        receptive_field=rf,
-        lookahead=lookahead,
-        window=win,
-        trained_on_layout=str(info.get("layout", "")),
-        state=state_specs,
-        extra={
-            "arch": info.get("arch"),
-            "model_args": info.get("model_args"),
-            "dataset": info.get("dataset"),
-            "fp16": fp16,
-            "state": state if mode == "step" else None,
-            "checkpoint": Path(ckpt).name,
-        },
-    )
-    proto = onnx.load(str(out))
-    del proto.metadata_props[:]
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = META_KEY, meta.to_json()
-    proto.producer_name = "skelact"
-    onnx.save(proto, str(out))
-    tol = tolerance if tolerance is not None else (FP16_TOLERANCE if fp16 else FP32_TOLERANCE)
-    diff = _parity(reference, out, meta, parity_data)
-    if not diff <= tol:
-        out.unlink(missing_ok=True)
-        hint = (" (float16 does not hold this model's probabilities within the tolerance: serve the "
-                "float32 graph, or accept the error with --tolerance)") if fp16 else ""
-        raise ExportError(f"{out}: ONNX Runtime differs from the float32 torch model by {diff:.2e} > "
-                          f"{tol:.0e}{hint}; nothing written")  # fmt: skip
-    log.info("exported %s (%s, max |torch - ORT| = %.2e)", out, mode, diff)
-    return ExportResult(out, meta, diff, tol, out.stat().st_size)
+                ring = state == "ring"
+                state0 = model.init_taps(1) if ring else model.init_state(1)
+                names = [f"state_{i}" for i in range(len(state0))]
+                if ring:
+                    state_specs = tuple(StateSpec(n, tuple(s.shape[1:]), "ring", tuple(o))
+                                        for n, s, (o, _c) in zip(names, state0, model.ring_specs()))  # fmt: skip
+                else:
+                    state_specs = tuple(StateSpec(n, tuple(s.shape[1:])) for n, s in zip(names, state0))
+                mod = _step_module(model, ring)
+                dummy = (torch.zeros(1, m, v, c, dtype=dtype), *[s.to(dtype) for s in state0])
+                in_names = ["x", *names]
+                out_names = ["probs", *[f"{n}_out" for n in names]]
+                dyn = {n: {0: "batch"} for n in in_names + out_names}
+            try:
+                torch.onnx.export(
+                    mod, dummy, str(tmp), input_names=in_names, output_names=out_names,
+                    dynamic_axes=dyn, opset_version=opset, dynamo=False,
+                )  # fmt: skip
+            except Exception as e:
+                raise ExportError(f"{ckpt}: torch.onnx.export failed ({type(e).__name__}: {e})") from None
+        meta = ModelMeta(
+            name=name or info.get("name") or Path(ckpt).stem,
+            classes=classes,
+            background_index=int(info.get("background_index", len(classes))),
+            mode=mode,
+            fps=fps,
+            norm=norm,
+            receptive_field=rf,
+            lookahead=lookahead,
+            window=win,
+            trained_on_layout=str(info.get("layout", "")),
+            state=state_specs,
+            extra={
+                "arch": info.get("arch"),
+                "model_args": info.get("model_args"),
+                "dataset": info.get("dataset"),
+                "fp16": fp16,
+                "state": state if mode == "step" else None,
+                "checkpoint": Path(ckpt).name,
+            },
+        )
+        proto = onnx.load(str(tmp))
+        del proto.metadata_props[:]
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = META_KEY, meta.to_json()
+        proto.producer_name = "skelact"
+        onnx.save(proto, str(tmp))
+        tol = tolerance if tolerance is not None else (FP16_TOLERANCE if fp16 else FP32_TOLERANCE)
+        diff = _parity(reference, tmp, meta, parity_data)
+        if not diff <= tol:
+            hint = (" (float16 does not hold this model's probabilities within the tolerance: serve the "
+                    "float32 graph, or accept the error with --tolerance)") if fp16 else ""
+            raise ExportError(f"{out}: ONNX Runtime differs from the float32 torch model by {diff:.2e} > "
+                              f"{tol:.0e}{hint}; nothing written")  # fmt: skip
+        tmp.replace(out)
+        log.info("exported %s (%s, max |torch - ORT| = %.2e)", out, mode, diff)
+        return ExportResult(out, meta, diff, tol, out.stat().st_size)
 
 
 def _parity(model, path: Path, meta: ModelMeta, parity_data: str | None) -> float:

@@ -109,6 +109,11 @@ def test_fp16_is_refused_where_parity_fails_and_served_when_accepted(tmp_path, c
     assert cli(["export", str(CKPT), "-o", str(tmp_path / "h.onnx"), "--mode", "step", "--fp16"]) == 2
     err = capsys.readouterr().err
     assert "float16" in err and "--tolerance" in err and not (tmp_path / "h.onnx").exists()
+    # a refused export leaves an existing file as it was, and no scratch file behind
+    (tmp_path / "keep.onnx").write_bytes(b"previous model")
+    assert cli(["export", str(CKPT), "-o", str(tmp_path / "keep.onnx"), "--mode", "step", "--fp16"]) == 2
+    assert (tmp_path / "keep.onnx").read_bytes() == b"previous model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.onnx"]
     r = export_checkpoint(CKPT, tmp_path / "h.onnx", mode="step", fp16=True, tolerance=0.2)
     assert FP16_TOLERANCE < r.max_abs_diff <= 0.2 and read_meta(r.path).extra["fp16"] is True
     eng = Engine(r.path, provider="cpu")
