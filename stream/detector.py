@@ -2,10 +2,19 @@
 
 It takes decoded pose frames in arrival order and returns the messages to publish:
 per (stream, track) it keeps a causal resampler, the previous canonical frame (for
-velocity), the model's cached state (step mode) or a ring buffer of normalised frames
-(window mode), a smoother and an event state machine. Frames from many tracks are
-gathered and run through the model in one batch (``feed_many``); tracks never see each
-other's data, so the events of one stream do not depend on what else is batched.
+velocity), a slot in the model's state bank (``stream/state.py``: cached step state,
+or the window of recent frames), a smoother and an event state machine. Frames from
+many tracks are gathered and run through the model in one batch (``feed_many``);
+tracks never see each other's data, so the events of one stream do not depend on what
+else is batched.
+
+The core also owns every per-stream rule that needs its state: ``seq``/``t`` ordering,
+the caps on streams, tracks per stream and total model state, and the gap policy. A
+frame that breaks one comes back as an ``Outgoing`` of kind ``reject`` (nothing of it
+was used); a stream whose ``t`` jumps by more than ``max_gap_s`` is reset (open actions
+end with reason ``reset``, state restarts) and a ``notice`` with reason ``time_gap``
+says why. So one message costs at most ``P * ceil(max_gap_s * fps)`` model steps,
+whatever ``t`` holds.
 
 Clock: ``now`` arguments are whatever clock the caller uses for silence timeouts —
 arrival time (monotonic) in the runtime, source time ``t`` in offline detection.
@@ -14,23 +23,28 @@ arrival time (monotonic) in the runtime, source time ``t`` in offline detection.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from . import protocol as P
 from .engine import Engine
-from .events import EventConfig, EventTracker
+from .events import Decision, EventConfig, EventTracker
 from .normalize import canonicalize, normalize_pairs
-from .protocol import EndOfStream, PoseFrame
-from .resample import Resampler
+from .protocol import EndOfStream, PoseFrame, ProtocolError, StreamOrder
+from .resample import ModelFrame, Resampler
 from .smoothing import Smoother, SmoothingConfig
-from .state import StateBank
+from .state import make_bank
 
-__all__ = ["DetectorConfig", "DetectorCore", "Outgoing"]
+__all__ = ["DetectorConfig", "DetectorCore", "Input", "Outgoing", "JOINT_TRACK"]
+
+JOINT_TRACK = -1  # track id reported by models that look at several persons jointly
 
 
 def _fix_units(j: np.ndarray, units: str) -> np.ndarray:
@@ -41,36 +55,70 @@ def _fix_units(j: np.ndarray, units: str) -> np.ndarray:
     j[..., 2] = np.where(np.isfinite(j[..., 2]), j[..., 2], 0.0)
     return j
 
-JOINT_TRACK = -1  # track id reported by models that look at several persons jointly
-
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """Decision settings (the model itself comes with its own metadata).
+    """Decision settings and state limits (the model itself brings its own metadata).
 
-    ``max_gap_s``: input gaps longer than this are not interpolated (absent frames).
-    ``max_seq_gap``: a jump in ``seq`` larger than this drops the track's state (reason
-    ``reset``). ``silence_timeout_s``: a stream (or a track within it) silent this long
-    is closed (reason ``timeout``).
+    ``interp_gap_s``: input gaps up to this long are interpolated; longer ones (up to
+    ``max_gap_s``) give absent (all-NaN) model frames. ``max_gap_s``: a stream whose
+    ``t`` jumps further, or a track absent longer, restarts its state (end reason
+    ``reset``; for a stream also a ``time_gap`` notice). ``max_seq_gap``: a jump in
+    ``seq`` larger than this also resets. ``silence_timeout_s``: a stream (or a track
+    within it) silent this long is closed (reason ``timeout``). ``max_streams``,
+    ``max_tracks`` (per stream) and ``max_state_mb`` (model state of all tracks,
+    MiB) cap memory: frames that would pass them are rejected (``too_many_streams``,
+    ``too_many_tracks``).
     """
 
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     events: EventConfig = field(default_factory=EventConfig)
-    max_gap_s: float = 0.5
+    interp_gap_s: float = 0.5
+    max_gap_s: float = 1.0
     max_seq_gap: int = 150
     silence_timeout_s: float = 5.0
+    max_streams: int = 256
+    max_tracks: int = 16
+    max_state_mb: float = 2048.0
     scores: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("interp_gap_s", "max_gap_s", "silence_timeout_s", "max_state_mb"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+        for name in ("max_seq_gap", "max_streams", "max_tracks"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
 
 
 @dataclass
 class Outgoing:
-    """One message to publish: ``kind`` is 'event' or 'scores'; ``body`` the JSON body
-    (``emitted_at``/``latency_ms`` are filled in by whoever sends it)."""
+    """One message to publish.
+
+    ``kind``: 'event' or 'scores' (``body`` is the JSON body; ``emitted_at`` and
+    ``latency_ms`` are filled in by whoever sends it), 'reject' (a frame was refused:
+    ``body`` holds ``reason`` and ``detail``) or 'notice' (the same for an accepted
+    frame, e.g. ``time_gap``).
+    """
 
     kind: str
     stream: str
     body: dict
     arrival: float = 0.0
+
+
+class Input(NamedTuple):
+    """One decoded message for ``feed_many``. ``now``: the caller's clock for timeouts;
+    ``arrival``: monotonic receive time (latency); ``after_drop``: frames of this
+    stream were dropped under overload just before it, so the model skips the missing
+    time instead of interpolating it (which would cost what the drop saved)."""
+
+    msg: PoseFrame | EndOfStream
+    now: float
+    arrival: float | None = None
+    after_drop: bool = False
 
 
 @dataclass
@@ -79,10 +127,9 @@ class _Track:
     resampler: Resampler
     smoother: Smoother
     events: EventTracker
-    slot: int = -1  # step mode: this track's slot in the detector's StateBank
-    ring: np.ndarray | None = None
-    ring_count: int = 0
-    pending: deque = field(default_factory=deque)  # (seq, t) of frames awaiting lookahead
+    slot: int = -1  # this track's slot in the detector's state bank
+    frames: int = 0  # model frames fed so far
+    tags: deque = field(default_factory=deque)  # (seq, src_t) of frames awaiting the bank's delay
     prev_canon: np.ndarray | None = None
     last_seq: int = -1
     last_t: float = 0.0
@@ -100,6 +147,30 @@ class _Stream:
     n: int = 0
 
 
+@dataclass
+class _Pending:
+    """A decoded frame of one track waiting to be resampled and run."""
+
+    stream: _Stream
+    track: _Track
+    msg: PoseFrame
+    person: int  # index into msg.joints; -1: all persons (joint model)
+    arrival: float
+    fill: bool
+
+
+@dataclass
+class _Work:
+    """One model frame of one track."""
+
+    stream: _Stream
+    track: _Track
+    frame: ModelFrame
+    arrival: float
+    trigger_t: float  # source time of the input frame that produced it
+    x: np.ndarray | None = None  # normalised model input
+
+
 class DetectorCore:
     """See the module docstring. Not thread-safe: one owner feeds it."""
 
@@ -113,154 +184,200 @@ class DetectorCore:
         self._actions = np.asarray(self.meta.action_indices)
         self.infer_ms: deque[float] = deque(maxlen=2048)
         self._open_ids: dict[tuple[str, tuple[int, int]], str] = {}
-        self.bank = StateBank(engine) if self.meta.mode == "step" else None
+        self.bank = make_bank(engine)
+        self.bank.max_slots = max(1, int(self.cfg.max_state_mb * (1 << 20)) // max(1, self.bank.bytes_per_track))
+        self._slots: dict[int, _Track] = {}
+        self.max_fill = max(1, math.ceil(self.cfg.max_gap_s * self.meta.fps))
 
     # ----------------------------------------------------------------- state
     def _new_track(self, track: int) -> _Track:
         m = self.meta
         tr = _Track(
             track=track,
-            resampler=Resampler(m.fps, max_gap_s=self.cfg.max_gap_s),
+            resampler=Resampler(m.fps, interp_gap_s=self.cfg.interp_gap_s, max_fill=self.max_fill),
             smoother=Smoother(self.cfg.smoothing, m.num_classes),
             events=EventTracker(self.cfg.events, m.num_classes),
         )
-        if self.bank is not None:
-            tr.slot = self.bank.allocate()
-        else:
-            tr.ring = np.zeros((m.window, *self.engine.input_shape_tail), dtype=np.float32)
+        tr.slot = self.bank.allocate()
+        self._slots[tr.slot] = tr
         return tr
+
+    def _release(self, tr: _Track) -> None:
+        if tr.slot >= 0:
+            self.bank.release(tr.slot)
+            del self._slots[tr.slot]
+            tr.slot = -1
+
+    @property
+    def num_tracks(self) -> int:
+        return self.bank.in_use
+
+    def has_stream(self, stream: str) -> bool:
+        return stream in self.streams
+
+    # ----------------------------------------------------------------- admission
+    def _needs_reset(self, st: _Stream | None, msg: PoseFrame) -> str | None:
+        """Why ``msg`` must restart its stream's state: 'layout', 'seq', 'time' or None."""
+        if st is None:
+            return None
+        if st.layout != msg.layout:
+            return "layout"
+        if st.last_seq >= 0 and msg.seq - st.last_seq > self.cfg.max_seq_gap:
+            return "seq"
+        if msg.t - st.last_t > self.cfg.max_gap_s:
+            return "time"
+        return None
+
+    def _check_caps(self, st: _Stream | None, msg: PoseFrame, resetting: bool) -> None:
+        """Raise ProtocolError when accepting ``msg`` would pass a cap (nothing changes)."""
+        c = self.cfg
+        if st is None and len(self.streams) >= c.max_streams:
+            raise ProtocolError("too_many_streams", f"{len(self.streams)} streams open, limit {c.max_streams}",
+                                msg.stream)  # fmt: skip
+        if self.meta.persons > 1:
+            known: Iterable[int] = () if st is None or resetting else st.tracks
+            new = 0 if JOINT_TRACK in known else 1
+        else:
+            known = {} if st is None or resetting else st.tracks
+            new = sum(1 for tid in msg.tracks if tid not in known)
+            if len(known) + new > c.max_tracks:
+                raise ProtocolError("too_many_tracks", f"stream would have {len(known) + new} tracks, limit "
+                                    f"{c.max_tracks}", msg.stream)  # fmt: skip
+        freed = len(st.tracks) if st is not None and resetting else 0
+        limit = self.bank.max_slots
+        if self.bank.in_use - freed + new > limit:
+            raise ProtocolError("too_many_tracks", f"model state for {limit} tracks in all is the limit "
+                                f"({c.max_state_mb:g} MiB)", msg.stream)  # fmt: skip
+
+    def _reject(self, e: ProtocolError, arrival: float, kind: str = "reject") -> Outgoing:
+        return Outgoing(kind, e.stream or "", {"reason": e.reason, "detail": e.detail}, arrival)
 
     # ----------------------------------------------------------------- input
     def feed(self, msg: PoseFrame | EndOfStream, now: float, arrival: float | None = None) -> list[Outgoing]:
-        return self.feed_many([(msg, now, arrival)])
+        return self.feed_many([Input(msg, now, arrival)])
 
-    def feed_many(self, items: list[tuple[PoseFrame | EndOfStream, float, float | None]]) -> list[Outgoing]:
-        """Process frames (already validated, including per-stream ordering) in order;
-        returns the messages to publish. ``now`` drives timeouts; ``arrival`` (monotonic)
-        is kept for latency measurement. Preprocessing and inference are batched over
-        all frames given; a reset or eos first flushes what came before it."""
+    def feed_many(self, items: Iterable[Input | tuple]) -> list[Outgoing]:
+        """Process decoded messages in order; returns the messages to publish, rejects
+        and notices included. Preprocessing and inference are batched over all frames
+        given; a reset or eos first flushes what came before it."""
         out: list[Outgoing] = []
-        pend: list[tuple[_Stream, _Track, PoseFrame, int, float]] = []
-        for msg, now, arrival in items:
+        pend: list[_Pending] = []
+        for item in items:
+            msg, now, arrival, after_drop = Input(*item)
             arr = time.monotonic() if arrival is None else arrival
             if isinstance(msg, EndOfStream):
+                if msg.stream not in self.streams:
+                    out.append(self._reject(ProtocolError(
+                        "unknown_stream", f"eos for stream {msg.stream!r}, which has no state", msg.stream), arr))
+                    continue
                 out += self._flush(pend)
                 pend = []
                 out += self.close_stream(msg.stream, "eos", keep=False, arrival=arr)
                 continue
             st = self.streams.get(msg.stream)
-            if st is not None and (st.layout != msg.layout or
-                                   (st.last_seq >= 0 and msg.seq - st.last_seq > self.cfg.max_seq_gap)):  # fmt: skip
+            try:
+                if st is not None:
+                    StreamOrder.check_next((st.last_seq, st.last_t), msg)
+                why = self._needs_reset(st, msg)
+                self._check_caps(st, msg, resetting=why is not None)
+            except ProtocolError as e:
+                out.append(self._reject(e, arr))
+                continue
+            if why is not None:
                 out += self._flush(pend)
                 pend = []
-                # a layout change or a long seq gap: the model state is meaningless now
-                out += self.close_stream(msg.stream, "reset", keep=st.layout == msg.layout, arrival=arr)
+                out += self.close_stream(msg.stream, "reset", keep=why != "layout", arrival=arr)
+                if why == "time":
+                    gap = msg.t - st.last_t
+                    out.append(self._reject(ProtocolError(
+                        "time_gap", f"t jumped {gap:.6g} s (limit {self.cfg.max_gap_s:g} s): the stream starts "
+                        "afresh", msg.stream), arr, kind="notice"))  # fmt: skip
                 st = self.streams.get(msg.stream)
             if st is None:
                 st = self.streams[msg.stream] = _Stream(msg.stream, msg.layout)
             st.last_seq, st.last_t, st.last_seen = msg.seq, msg.t, now
-            if self.meta.persons > 1:
-                tr = st.tracks.get(JOINT_TRACK) or st.tracks.setdefault(JOINT_TRACK, self._new_track(JOINT_TRACK))
-                tr.last_seq, tr.last_t, tr.last_seen = msg.seq, msg.t, now
-                pend.append((st, tr, msg, -1, arr))
-                continue
-            for p, tid in enumerate(msg.tracks):
+            persons = [(JOINT_TRACK, -1)] if self.meta.persons > 1 else list(zip(msg.tracks, range(msg.num_persons)))
+            for tid, p in persons:
                 tr = st.tracks.get(tid)
+                if tr is not None and msg.t - tr.last_t > self.cfg.max_gap_s:
+                    # the person was away longer than the model can bridge: start afresh
+                    out += self._flush(pend)
+                    pend = []
+                    out += self._close_track(st, tr, "reset", arr)
+                    self._release(tr)
+                    tr = None
                 if tr is None:
                     tr = st.tracks[tid] = self._new_track(tid)
                 tr.last_seq, tr.last_t, tr.last_seen = msg.seq, msg.t, now
-                pend.append((st, tr, msg, p, arr))
+                pend.append(_Pending(st, tr, msg, p, arr, fill=not after_drop))
         out += self._flush(pend)
         return out
 
-    def _canonical(self, pend: list) -> list[np.ndarray]:
+    def _canonical(self, pend: list[_Pending]) -> list[np.ndarray]:
         """Canonical (M, 20, 3) frame of each pending entry; one-person entries of the same
         layout and channel count are mapped in one call (the map is elementwise, so
         batching does not change a single bit)."""
         norm = self.meta.norm
         res: list[np.ndarray | None] = [None] * len(pend)
         groups: dict[tuple[str, int], list[int]] = {}
-        for i, (_st, _tr, msg, p, _a) in enumerate(pend):
-            if p < 0:
-                j = _fix_units(msg.joints, msg.units)
-                order = np.argsort(np.asarray(msg.tracks, dtype=np.int64), kind="stable")
-                res[i] = canonicalize(j[order][None], msg.layout, norm)[0]
+        for i, pe in enumerate(pend):
+            if pe.person < 0:
+                j = _fix_units(pe.msg.joints, pe.msg.units)
+                order = np.argsort(np.asarray(pe.msg.tracks, dtype=np.int64), kind="stable")
+                res[i] = canonicalize(j[order][None], pe.msg.layout, norm)[0]
             else:
-                groups.setdefault((msg.layout, msg.joints.shape[-1]), []).append(i)
+                groups.setdefault((pe.msg.layout, pe.msg.joints.shape[-1]), []).append(i)
         for (layout, _c), idx in groups.items():
-            stack = np.stack([_fix_units(pend[i][2].joints[pend[i][3]], pend[i][2].units) for i in idx])
+            stack = np.stack([_fix_units(pend[i].msg.joints[pend[i].person], pend[i].msg.units) for i in idx])
             canon = canonicalize(stack[:, None], layout, norm)  # (n, 1, 20, 3)
             for k, i in enumerate(idx):
                 res[i] = canon[k]
         return res  # type: ignore[return-value]
 
-    def _flush(self, pend: list) -> list[Outgoing]:
+    def _flush(self, pend: list[_Pending]) -> list[Outgoing]:
         if not pend:
             return []
-        canon = self._canonical(pend)
-        work = []
+        work: list[_Work] = []
         datas, befores = [], []
-        for (st, tr, msg, _p, arr), c in zip(pend, canon):
-            for mf in tr.resampler.push(msg.t, msg.seq, c):
+        for pe, c in zip(pend, self._canonical(pend)):
+            tr = pe.track
+            for mf in tr.resampler.push(pe.msg.t, pe.msg.seq, c, fill=pe.fill):
                 befores.append(mf.data if tr.prev_canon is None else tr.prev_canon)
                 tr.prev_canon = mf.data
                 datas.append(mf.data)
-                work.append([st, tr, mf, None, arr, msg.t])
+                work.append(_Work(pe.stream, tr, mf, pe.arrival, pe.msg.t))
         if not work:
             return []
         xs = normalize_pairs(np.stack(datas), np.stack(befores), self.meta.norm)
         for w, x in zip(work, xs):
-            w[3] = x
-        return self._run([tuple(w) for w in work])
+            w.x = x
+        return self._run(work)
 
     # ----------------------------------------------------------------- model
-    def _run(self, work: list) -> list[Outgoing]:
-        if not work:
-            return []
+    def _run(self, work: list[_Work]) -> list[Outgoing]:
         out: list[Outgoing] = []
         # Frames of one track depend on each other (state); batch across tracks per round.
-        rounds: list[list] = []
+        rounds: list[list[_Work]] = []
         depth: dict[int, int] = {}
-        for item in work:
-            key = id(item[1])
-            r = depth.get(key, 0)
-            depth[key] = r + 1
+        for w in work:
+            r = depth.get(id(w.track), 0)
+            depth[id(w.track)] = r + 1
             if r == len(rounds):
                 rounds.append([])
-            rounds[r].append(item)
+            rounds[r].append(w)
+        delay = self.bank.delay
         for batch in rounds:
             t0 = time.perf_counter()
-            probs = self._infer(batch)
-            self.infer_ms.append((time.perf_counter() - t0) * 1000.0 / max(len(batch), 1))
-            for (st, tr, _mf, _x, arr, trig_t), p in zip(batch, probs, strict=True):
-                if p is None:
-                    continue
-                seq, t = p[1]
-                out += self._decide(st, tr, seq, t, p[0], trig_t, arr)
+            probs = self.bank.step(np.stack([w.x for w in batch]), [w.track.slot for w in batch])
+            self.infer_ms.append((time.perf_counter() - t0) * 1000.0 / len(batch))
+            for w, p in zip(batch, probs):
+                tr = w.track
+                tr.tags.append((w.frame.seq, w.frame.src_t))
+                tr.frames += 1
+                if tr.frames > delay:
+                    seq, t = tr.tags.popleft()
+                    out += self._decide(w.stream, tr, seq, t, p, w.trigger_t, w.arrival)
         return out
-
-    def _infer(self, batch: list) -> list:
-        m = self.meta
-        xs = np.stack([item[3] for item in batch])
-        if m.mode == "step":
-            probs = self.bank.step(xs, [item[1].slot for item in batch])
-            return [(probs[b], (item[2].seq, item[2].src_t)) for b, item in enumerate(batch)]
-        # Until a track has `window` frames, only its real frames are fed (T < window):
-        # the graph's own left zero-padding then matches the step graph's zero state.
-        groups: dict[int, list[int]] = {}
-        for i, (_st, tr, mf, x, _a, _tt) in enumerate(batch):
-            tr.ring[:-1] = tr.ring[1:]
-            tr.ring[-1] = x
-            tr.ring_count += 1
-            tr.pending.append((mf.seq, mf.src_t))
-            if len(tr.pending) > m.lookahead:
-                groups.setdefault(min(tr.ring_count, m.window), []).append(i)
-        res: list = [None] * len(batch)
-        for n, idx in groups.items():
-            probs = self.engine.run_window(np.stack([batch[i][1].ring[m.window - n:] for i in idx]))
-            for k, i in enumerate(idx):
-                res[i] = (probs[k, n - 1 - m.lookahead], batch[i][1].pending.popleft())
-        return res
 
     # ----------------------------------------------------------------- decisions
     def _decide(self, st: _Stream, tr: _Track, seq: int, t: float, probs: np.ndarray, trigger_t: float,
@@ -274,7 +391,8 @@ class DetectorCore:
             out.append(self._event(st, tr, d, trigger_t=trigger_t, arrival=arrival))
         return out
 
-    def _event(self, st: _Stream, tr: _Track, d, trigger_t: float, arrival: float, forced: bool = False) -> Outgoing:
+    def _event(self, st: _Stream, tr: _Track, d: Decision, trigger_t: float, arrival: float,
+               forced: bool = False) -> Outgoing:  # fmt: skip
         cid, name = self.meta.classes[d.class_index]
         st.n += 1
         key = (tr.track, d.class_index)
@@ -300,14 +418,9 @@ class DetectorCore:
         return [self._event(st, tr, d, trigger_t=tr.last_t, arrival=arrival, forced=True)
                 for d in tr.events.close(reason)]  # fmt: skip
 
-    def _release(self, tr: _Track) -> None:
-        if self.bank is not None and tr.slot >= 0:
-            self.bank.release(tr.slot)
-            tr.slot = -1
-
     def close_stream(self, stream: str, reason: str, keep: bool = False, arrival: float | None = None) -> list[Outgoing]:
         """End every open action of ``stream``; drop its state (``keep`` keeps the stream
-        record, e.g. after a reset, so ``n`` continues)."""
+        record, e.g. after a reset, so ``n`` and the ordering continue)."""
         st = self.streams.get(stream)
         if st is None:
             return []
@@ -330,7 +443,7 @@ class DetectorCore:
 
     def expire(self, now: float) -> list[Outgoing]:
         """Close streams silent for longer than the silence timeout, and tracks absent
-        from their stream's frames that long."""
+        from their stream's frames that long; then give unused state memory back."""
         out: list[Outgoing] = []
         limit = self.cfg.silence_timeout_s
         for s, st in list(self.streams.items()):
@@ -342,7 +455,15 @@ class DetectorCore:
                     out += self._close_track(st, tr, "timeout", time.monotonic())
                     self._release(tr)
                     del st.tracks[tid]
+        self.compact()
         return out
 
-    def has_stream(self, stream: str) -> bool:
-        return stream in self.streams
+    def compact(self) -> None:
+        """Shrink the state bank when most of it is unused (slots move; tracks follow)."""
+        moves = self.bank.compact()
+        if not moves:
+            return
+        moved = {old: self._slots.pop(old) for old in moves}
+        for old, new in moves.items():
+            moved[old].slot = new
+            self._slots[new] = moved[old]

@@ -7,6 +7,7 @@ into ``skelact serve``, so both emit the same events (all fields but ``emitted_a
 
 from __future__ import annotations
 
+import logging
 import time
 
 from . import protocol as P
@@ -16,6 +17,8 @@ from .sequence import Sequence
 from .sources.replay import sequence_messages
 
 __all__ = ["detect_sequence"]
+
+log = logging.getLogger(__name__)
 
 
 def detect_sequence(engine: Engine, seq: Sequence, cfg: DetectorConfig | None = None, stream: str | None = None,
@@ -33,6 +36,9 @@ def detect_sequence(engine: Engine, seq: Sequence, cfg: DetectorConfig | None = 
         msg = P.decode_frame(parts, limits)
         produced = core.expire(t) + core.feed(msg, now=t, arrival=time.monotonic())
         for o in produced:
+            if o.kind not in ("event", "scores"):  # rejects/notices: the file's own problems
+                log.warning("%s: %s at t=%.3f s: %s", o.stream, o.body["reason"], t, o.body["detail"])
+                continue
             if o.kind == "event":
                 o.body["emitted_at"] = time.time()
             out.append(o.body)

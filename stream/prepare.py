@@ -32,7 +32,7 @@ class Prepared:
     fps: float
 
 
-def prepare_sequence(seq: Sequence, cfg: NormConfig, fps: float, max_gap_s: float = 0.5) -> Prepared:
+def prepare_sequence(seq: Sequence, cfg: NormConfig, fps: float, interp_gap_s: float = 0.5) -> Prepared:
     canon = canonicalize(seq.joints, seq.layout, cfg)
-    frames, grid_t, src = resample(canon, seq.t, fps, max_gap_s=max_gap_s)
+    frames, grid_t, src = resample(canon, seq.t, fps, interp_gap_s=interp_gap_s)
     return Prepared(normalize(frames, cfg), grid_t, src, float(fps))

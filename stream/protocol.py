@@ -54,6 +54,7 @@ __all__ = [
     "DEFAULT_IN",
     "DEFAULT_OUT",
     "REASONS",
+    "NOTICE_REASONS",
     "END_REASONS",
     "EVENT_TYPES",
     "UNITS",
@@ -118,8 +119,19 @@ REASONS: tuple[str, ...] = (
     "too_large",
     "bad_parts",
     "unknown_stream",
+    "too_many_streams",
+    "too_many_tracks",
+    "not_owner",
+    "time_gap",
 )
-"""Every ``reason`` an ``error`` body may carry."""
+"""Every ``reason`` an ``error`` body may carry (PROTOCOL.md revision 4 added the last four).
+
+``time_gap`` is a notice, not a rejection: the frame after the gap was accepted and
+started the stream afresh (its open actions ended with reason ``reset``), so it is not
+counted in ``frames_rejected``."""
+
+NOTICE_REASONS: tuple[str, ...] = ("time_gap",)
+"""Error reasons published for an accepted frame (not counted as rejections)."""
 
 END_REASONS: tuple[str, ...] = ("score", "eos", "timeout", "shutdown", "reset")
 """Every ``reason`` an ``end`` event may carry."""
@@ -148,14 +160,13 @@ class Limits:
 
     ``max_persons``: most persons (P) per frame. ``max_message_bytes``: largest accepted
     message, all parts together (bytes). ``transport_max_bytes``: ZMQ_MAXMSGSIZE for the
-    PULL socket (bytes; a bigger message drops the sender's connection).
-    ``silence_timeout_s``: seconds of silence after which a stream counts as ended.
+    PULL socket (bytes; a bigger message drops the sender's connection). The silence
+    timeout is a decision setting and lives in ``DetectorConfig.silence_timeout_s``.
     """
 
     max_persons: int = 16
     max_message_bytes: int = 1 << 20
     transport_max_bytes: int = 16 << 20
-    silence_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_persons, int) or self.max_persons < 0:
@@ -169,8 +180,6 @@ class Limits:
                 f"max_message_bytes ({self.max_message_bytes}) exceeds the transport limit "
                 f"({self.transport_max_bytes}); raise transport_max_bytes too"
             )
-        if not (isinstance(self.silence_timeout_s, (int, float)) and self.silence_timeout_s > 0):
-            raise ValueError(f"silence_timeout_s must be > 0 seconds, got {self.silence_timeout_s!r}")
 
 
 class ProtocolError(Exception):
@@ -503,6 +512,32 @@ def decode_frame(parts: Sequence[bytes | zmq.Frame | memoryview], limits: Limits
     ``StreamOrder``.
     """
     views = _views(parts)
+    hdr, stream = _check_envelope(views, limits)
+    head = _check_header(hdr, views, stream, limits)
+    if isinstance(head, EndOfStream):
+        return head
+    joints = _check_payload(views[1], head, stream)
+    return PoseFrame(stream=stream, seq=head.seq, t=head.t, layout=head.layout, joints=joints,
+                     tracks=head.tracks, units=head.units)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _PoseHeader:
+    """The checked fields of a pose header; ``shape`` is the header's list [P, J, C]."""
+
+    seq: int
+    t: float
+    layout: str
+    shape: list[int]
+    tracks: tuple[int, ...]
+    units: str
+
+
+def _check_envelope(views: list[memoryview], limits: Limits) -> tuple[dict, str]:
+    """Parts count, total size, JSON header, version, stream id, non-finite header numbers.
+
+    Returns the parsed header and its (valid) stream id.
+    """
     n = len(views)
     if n == 0 or n > 2:
         raise ProtocolError("bad_parts", f"expected 1 or 2 parts, got {n}",
@@ -524,10 +559,17 @@ def decode_frame(parts: Sequence[bytes | zmq.Frame | memoryview], limits: Limits
         raise ProtocolError("bad_field", f"stream: {what} is not a stream id [A-Za-z0-9_.:-]{{1,64}}")
     if saw_inf:
         raise ProtocolError("non_finite", "a header number overflows to infinity", stream)
+    return hdr, stream
+
+
+def _check_header(hdr: dict, views: list[memoryview], stream: str,
+                  limits: Limits) -> _PoseHeader | EndOfStream:  # fmt: skip
+    """Type (an ``EndOfStream`` is returned here), seq, t, layout, dtype, shape, tracks, units."""
 
     def bad(reason: str, detail: str) -> ProtocolError:
         return ProtocolError(reason, detail, stream)
 
+    n = len(views)
     mtype = hdr.get("type")
     if mtype is None:
         mtype = "pose"
@@ -597,9 +639,18 @@ def decode_frame(parts: Sequence[bytes | zmq.Frame | memoryview], limits: Limits
         units = "m"
     if units not in UNITS:
         raise bad("bad_field", f"units: {_short(units)} is neither 'm' nor 'norm'")
+    return _PoseHeader(seq=seq, t=t, layout=lay.name, shape=shape, tracks=tracks, units=units)
 
+
+def _check_payload(payload: memoryview, head: _PoseHeader, stream: str) -> np.ndarray:
+    """Payload size, the read-only (P, J, C) float32 view, no infinities, confidences in [0, 1]."""
+
+    def bad(reason: str, detail: str) -> ProtocolError:
+        return ProtocolError(reason, detail, stream)
+
+    shape = head.shape
+    p, j, c = shape
     expected = p * j * c * 4
-    payload = views[1]
     if payload.nbytes != expected:
         raise bad("bad_payload_size", f"payload is {payload.nbytes} bytes, shape {shape} needs {expected}")
     joints = np.frombuffer(payload, dtype="<f4").reshape(p, j, c)
@@ -611,7 +662,7 @@ def decode_frame(parts: Sequence[bytes | zmq.Frame | memoryview], limits: Limits
             conf = joints[..., 3]
             if ((conf < 0.0) | (conf > 1.0)).any():
                 raise bad("bad_field", "a confidence is outside [0, 1]")
-    return PoseFrame(stream=stream, seq=seq, t=t, layout=lay.name, joints=joints, tracks=tracks, units=units)
+    return joints
 
 
 # ----------------------------------------------------------------------------- ordering

@@ -5,8 +5,10 @@ A grid point is produced as soon as an input frame at or after it — or at most
 grid step before it — arrives (no look ahead beyond that frame), by linear interpolation
 between the two input frames around it (the newest frame itself when it is early); a
 joint missing in either of them takes the nearer frame's value. Across an input
-gap longer than ``max_gap_s`` nothing is interpolated: grid points inside the gap are
-all-NaN (person absent).
+gap longer than ``interp_gap_s`` nothing is interpolated: grid points inside the gap are
+all-NaN (person absent). The live detector never lets a gap longer than its
+``max_gap_s`` reach a resampler (it restarts the track instead), so one input frame
+costs at most ``ceil(max_gap_s * fps)`` model frames.
 
 The offline ``resample`` runs the same streaming code over a whole array, so offline
 detection and live serving see bit-identical model frames.
@@ -14,6 +16,7 @@ detection and live serving see bit-identical model frames.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,14 +40,24 @@ class ModelFrame:
     data: np.ndarray
 
 
-class Resampler:
-    """Stateful resampler for one stream/track; see the module docstring."""
+_FAR = 1 << 31  # grid indices further ahead than this restart the grid
 
-    def __init__(self, fps: float, max_gap_s: float = 0.5, max_fill: int = 300) -> None:
-        if fps <= 0:
-            raise ValueError(f"fps must be > 0, got {fps}")
+
+class Resampler:
+    """Stateful resampler for one stream/track; see the module docstring.
+
+    ``interp_gap_s``: input gaps longer than this are not interpolated (the grid points
+    inside are all-NaN). ``max_fill``: most grid frames one ``push`` returns; past it the
+    grid jumps ahead. Work per push is bounded by ``max_fill`` whatever ``t`` holds.
+    """
+
+    def __init__(self, fps: float, interp_gap_s: float = 0.5, max_fill: int = 300) -> None:
+        if not fps > 0 or not math.isfinite(fps):
+            raise ValueError(f"fps must be a finite number > 0, got {fps}")
+        if max_fill < 1:
+            raise ValueError(f"max_fill must be >= 1, got {max_fill}")
         self.fps = float(fps)
-        self.max_gap_s = float(max_gap_s)
+        self.interp_gap_s = float(interp_gap_s)
         self.max_fill = int(max_fill)
         # A frame up to half a grid step early stands for that grid point (no waiting for
         # the next frame): live sources at the model's rate add no resampling latency.
@@ -56,29 +69,51 @@ class Resampler:
         self._k = 0  # next grid index to emit
         self._prev: tuple[float, int, np.ndarray] | None = None
 
+    @property
+    def last_t(self) -> float | None:
+        """Time (s) of the last input frame, or None before the first."""
+        return None if self._prev is None else self._prev[0]
+
     def grid_time(self, k: int) -> float:
         assert self._t0 is not None
         return self._t0 + k / self.fps
 
-    def push(self, t: float, seq: int, data: np.ndarray) -> list[ModelFrame]:
-        """Feed one input frame (time ``t`` s, non-decreasing); return the grid frames it completes."""
-        out: list[ModelFrame] = []
+    def _last_index(self, t: float) -> int | None:
+        """Largest grid index whose time is at most ``t`` plus the snap; None when ``t``
+        is so far from the grid's anchor that the index is not representable."""
+        assert self._t0 is not None
+        span = (t - self._t0) * self.fps + 0.5
+        if not span < self._k + _FAR:  # also inf and nan
+            return None
+        return int(math.floor(span))
+
+    def push(self, t: float, seq: int, data: np.ndarray, fill: bool = True) -> list[ModelFrame]:
+        """Feed one input frame (time ``t`` s, non-decreasing); return the grid frames it
+        completes. ``fill=False`` skips the grid points between the previous frame and
+        this one and returns at most the last (used when frames in between were dropped
+        under overload: interpolating them would cost the model steps the drop saved)."""
         if self._t0 is None:
             self._t0 = float(t)
             self._prev = (float(t), int(seq), data)
-            out.append(ModelFrame(0, self._t0, int(seq), float(t), data))
             self._k = 1
-            return out
+            return [ModelFrame(0, self._t0, int(seq), float(t), data)]
         assert self._prev is not None
         pt, pseq, pdata = self._prev
         if t < pt:
             raise ValueError(f"time went backwards: {t} < {pt}")
         gap = t - pt
-        while len(out) < self.max_fill:
+        last = self._last_index(t)
+        if last is None:  # an absurd jump: restart the grid at this frame
+            self._t0 = float(t) - self._k / self.fps
+            last = self._k
+        if not fill and last > self._k:
+            self._k = last
+        out: list[ModelFrame] = []
+        while self._k <= last and len(out) < self.max_fill:
             tk = self.grid_time(self._k)
             if tk > t + self.snap_s:
                 break
-            if gap > self.max_gap_s and tk < t:
+            if gap > self.interp_gap_s and tk < t:
                 frame = np.full_like(data, np.nan)
                 near_seq, near_t = (pseq, pt) if tk - pt <= t - tk else (int(seq), float(t))
             else:
@@ -87,10 +122,10 @@ class Resampler:
                 near_seq, near_t = (pseq, pt) if w < 0.5 else (int(seq), float(t))
             out.append(ModelFrame(self._k, tk, near_seq, near_t, frame))
             self._k += 1
-        else:
+        if len(out) >= self.max_fill and self._k <= last:
             # A gap longer than max_fill grid frames: skip the grid ahead instead of
             # emitting an unbounded burst; the caller sees the jump in ``k``.
-            self._k = int(np.floor((t - self._t0) * self.fps)) + 1
+            self._k = last + 1
         self._prev = (float(t), int(seq), data)
         return out
 
@@ -108,7 +143,7 @@ def _lerp(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
 
 
 def resample(
-    x: np.ndarray, t: np.ndarray, fps: float, max_gap_s: float = 0.5
+    x: np.ndarray, t: np.ndarray, fps: float, interp_gap_s: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Resample a whole (T, ...) array with timestamps ``t`` (s) onto the ``fps`` grid.
 
@@ -121,7 +156,7 @@ def resample(
         raise ValueError(f"{len(x)} frames but {len(t)} timestamps")
     if len(x) == 0:
         return x.copy(), t.copy(), np.zeros(0, dtype=np.int64)
-    rs = Resampler(fps, max_gap_s=max_gap_s, max_fill=1 << 30)
+    rs = Resampler(fps, interp_gap_s=interp_gap_s, max_fill=1 << 30)
     frames: list[np.ndarray] = []
     grid: list[float] = []
     src: list[int] = []

@@ -1,10 +1,22 @@
 """The streaming runtime behind `skelact serve`: PULL pose frames in, PUB events out.
 
-One thread owns both sockets and the ``DetectorCore``. Each turn it drains what the
-PULL socket holds (bounded), validates every message (rejects go to ``error/<stream>``,
-rate-limited), runs one batched inference over all streams, publishes events and
-scores, and about once a second expires silent streams and publishes ``status``.
-It never blocks on a subscriber (PUB drops at its high-water mark).
+One thread owns both sockets and the ``DetectorCore``. Each turn it
+
+1. **receives** what the PULL socket holds (bounded), stamping each message with its
+   receive time, decoding and validating it (rejects go to ``error/<stream>``,
+   rate-limited) and queueing it per stream;
+2. **takes** frames round-robin across streams (one per stream per round, so a flooding
+   stream cannot starve the others). A frame older than ``max_age_ms`` when its turn
+   comes is dropped before acceptance and counted in ``frames_dropped``; the model
+   then skips the dropped time of that stream rather than interpolating it;
+3. **runs** the taken frames through the core in chunks of ``publish_every`` and
+   publishes each chunk's events and scores before the next chunk, receiving again in
+   between so receive times stay honest.
+
+About once a second it expires silent streams, gives unused state memory back and
+publishes ``status``. It never blocks on a subscriber (PUB drops at its high-water
+mark). With CURVE, a stream id belongs to the client key that first used it until the
+stream ends or times out (``not_owner`` for the others).
 """
 
 from __future__ import annotations
@@ -13,13 +25,14 @@ import logging
 import signal
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 import zmq
 
 from . import protocol as P
-from .detector import DetectorConfig, DetectorCore, Outgoing
+from .detector import DetectorConfig, DetectorCore, Input, Outgoing
 from .engine import Engine
 from .layouts import layout_names
 
@@ -30,24 +43,30 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    """Sockets, limits and timing of the runtime (the model brings its own metadata).
+    """Sockets, limits, overload policy and timing of the runtime (the model brings
+    its own metadata).
 
-    ``batch_wait_ms``: after the first queued frame, wait at most this long for frames
-    of other streams to batch with it (0 = batch only what is already queued).
-    ``max_batch``: messages handled per turn. ``max_backlog``: pose frames waiting
-    beyond this many in one drain are dropped oldest-first and counted.
-    ``publish_every``: a turn's frames go through the model in chunks of this many, and
-    each chunk's results are published before the next chunk runs, so the first frames
-    of a burst are not held back by the last (0 = one chunk per turn).
+    ``max_age_ms``: a frame that has waited longer than this since it was received is
+    dropped before acceptance (0 = never drop: every frame is run, and a full backlog
+    pushes back on the producers instead). ``max_backlog``: received frames waiting to
+    be accepted, all streams together; ``max_stream_backlog``: the same per stream. When
+    either is full (with ``max_age_ms`` > 0) the oldest waiting frame of that stream, or
+    of the longest queue, is dropped. ``max_batch``: frames accepted per turn.
+    ``publish_every``: frames per model chunk; each chunk's results are published before
+    the next chunk runs (0 = one chunk per turn). ``batch_wait_ms``: after the first
+    frame of an idle spell, wait at most this long for frames of other streams to batch
+    with it (0 = batch only what is already queued).
     """
 
     in_endpoint: str = P.DEFAULT_IN
     out_endpoint: str = P.DEFAULT_OUT
     limits: P.Limits = field(default_factory=P.Limits)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    max_age_ms: float = 150.0
     batch_wait_ms: float = 0.0
     max_batch: int = 512
     max_backlog: int = 4096
+    max_stream_backlog: int = 256
     publish_every: int = 32
     status_interval_s: float = 1.0
     rcvhwm: int = 10000
@@ -55,6 +74,23 @@ class RuntimeConfig:
     shutdown_linger_s: float = 1.0
     curve_secret_file: str | None = None
     curve_clients_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.max_age_ms >= 0 and np.isfinite(self.max_age_ms)):
+            raise ValueError(f"max_age_ms must be >= 0 (0 = off), got {self.max_age_ms!r}")
+        for name in ("max_batch", "max_backlog", "max_stream_backlog"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.publish_every < 0 or self.batch_wait_ms < 0:
+            raise ValueError("publish_every and batch_wait_ms must be >= 0")
+
+
+@dataclass
+class _Waiting:
+    """A decoded message waiting for its turn; ``arrival`` is its monotonic receive time."""
+
+    msg: P.PoseFrame | P.EndOfStream
+    arrival: float
 
 
 class Runtime:
@@ -72,7 +108,11 @@ class Runtime:
         self.counters = {"frames_in": 0, "frames_rejected": 0, "frames_dropped": 0, "events_out": 0}
         self._errors = P.ErrorLimiter()
         self._started = time.monotonic()
-        self._order = P.StreamOrder()
+        self._queues: dict[str, deque[_Waiting]] = {}
+        self._turns: deque[str] = deque()  # streams with waiting frames, in round-robin order
+        self._waiting = 0
+        self._after_drop: set[str] = set()  # streams whose next frame follows dropped ones
+        self._owners: dict[str, str] = {}  # stream -> CURVE client key (with CURVE only)
         self._auth = None
         self.pull: zmq.Socket | None = None
         self.pub: zmq.Socket | None = None
@@ -130,8 +170,8 @@ class Runtime:
         try:
             while not self._stop.is_set():
                 now = time.monotonic()
-                timeout_ms = max(0.0, min(next_tick - now, 0.1)) * 1000.0
-                if poller.poll(timeout_ms):
+                timeout_ms = 0.0 if self._turns else max(0.0, min(next_tick - now, 0.1)) * 1000.0
+                if poller.poll(timeout_ms) or self._turns:
                     self._turn()
                 now = time.monotonic()
                 due = self._errors.next_flush_at()
@@ -149,44 +189,118 @@ class Runtime:
             if self._auth is not None:
                 self._auth.stop()
 
-    def _drain(self) -> list[tuple[list, float]]:
+    # ------------------------------------------------------------ input
+    def _peer_key(self, parts: list) -> str | None:
+        """The sender's CURVE public key (Z85) when CURVE is on, else None."""
+        if self._auth is None:
+            return None
+        try:
+            return parts[0].get("User-Id") or None
+        except (zmq.ZMQError, AttributeError, IndexError):
+            return None
+
+    def _receive(self) -> None:
+        """Receive, decode and queue what the socket holds now (at most ``max_backlog``
+        messages; without an age limit, only while the backlog has room)."""
         assert self.pull is not None
-        msgs: list[tuple[list, float]] = []
-        deadline = time.monotonic() + self.cfg.batch_wait_ms / 1000.0
-        while len(msgs) < self.cfg.max_batch + self.cfg.max_backlog:
+        c = self.cfg
+        lossless = c.max_age_ms <= 0
+        for _ in range(c.max_backlog):
+            if lossless and self._waiting >= c.max_backlog:
+                return
             try:
                 parts = self.pull.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
-                if time.monotonic() >= deadline or len(msgs) >= self.cfg.max_batch:
-                    break
-                self.pull.poll(max(0.0, (deadline - time.monotonic()) * 1000.0))
+                return
+            arrival = time.monotonic()
+            self.counters["frames_in"] += 1
+            try:
+                msg = P.decode_frame(parts, c.limits)
+                key = self._peer_key(parts)
+                if key is not None:
+                    owner = self._owners.setdefault(msg.stream, key)
+                    if owner != key:
+                        raise P.ProtocolError("not_owner", "this stream id belongs to another client key", msg.stream)
+            except P.ProtocolError as e:
+                self._report(e.stream, e.reason, e.detail, arrival, rejected=True)
                 continue
-            msgs.append((parts, time.monotonic()))
-        return msgs
+            self._enqueue(_Waiting(msg, arrival))
+
+    def _enqueue(self, w: _Waiting) -> None:
+        c = self.cfg
+        q = self._queues.get(w.msg.stream)
+        if q is None:
+            q = self._queues[w.msg.stream] = deque()
+        if not q:
+            self._turns.append(w.msg.stream)
+        if c.max_age_ms > 0:
+            if len(q) >= c.max_stream_backlog:
+                self._drop_oldest(w.msg.stream)
+            elif self._waiting >= c.max_backlog:
+                self._drop_oldest(max(self._queues, key=lambda s: len(self._queues[s])))
+        q.append(w)
+        self._waiting += 1
+
+    def _drop_oldest(self, stream: str) -> None:
+        """Drop the oldest waiting pose frame of ``stream`` (an eos is never dropped)."""
+        q = self._queues[stream]
+        for i, w in enumerate(q):
+            if isinstance(w.msg, P.PoseFrame):
+                del q[i]
+                self._waiting -= 1
+                self.counters["frames_dropped"] += 1
+                self._after_drop.add(stream)
+                return
+
+    def _take(self, n: int, now: float) -> list[Input]:
+        """Up to ``n`` frames, one per stream per round; frames past their age are
+        dropped on the way (before acceptance)."""
+        max_age = self.cfg.max_age_ms / 1000.0
+        items: list[Input] = []
+        while len(items) < n and self._turns:
+            stream = self._turns.popleft()
+            q = self._queues[stream]
+            while q:
+                w = q.popleft()
+                self._waiting -= 1
+                if isinstance(w.msg, P.EndOfStream):
+                    self._after_drop.discard(stream)
+                    items.append(Input(w.msg, w.arrival, w.arrival))
+                    break
+                if max_age > 0 and now - w.arrival > max_age:
+                    self.counters["frames_dropped"] += 1
+                    self._after_drop.add(stream)
+                    continue
+                after = stream in self._after_drop
+                if after:
+                    self._after_drop.discard(stream)
+                items.append(Input(w.msg, w.arrival, w.arrival, after))
+                break
+            if q:
+                self._turns.append(stream)
+            else:
+                del self._queues[stream]
+        return items
 
     def _turn(self) -> None:
-        msgs = self._drain()
-        self.counters["frames_in"] += len(msgs)
-        excess = len(msgs) - self.cfg.max_batch
-        if excess > 0:  # overload: keep the newest frames, never block the producers
-            self.counters["frames_dropped"] += excess
-            msgs = msgs[excess:]
-        items = []
-        for parts, arrival in msgs:
-            try:
-                msg = P.decode_frame(parts, self.cfg.limits)
-                self._order.accept(msg)
-            except P.ProtocolError as e:
-                self._reject(e, arrival)
-                continue
-            items.append((msg, arrival, arrival))
-        step = self.cfg.publish_every if self.cfg.publish_every > 0 else max(len(items), 1)
-        for i in range(0, len(items), step):
-            self._publish(self.core.feed_many(items[i : i + step]))
+        self._receive()
+        if self.cfg.batch_wait_ms > 0 and self._turns and self._waiting < self.cfg.max_batch:
+            assert self.pull is not None
+            if self.pull.poll(self.cfg.batch_wait_ms):
+                self._receive()
+        chunk = self.cfg.publish_every if self.cfg.publish_every > 0 else self.cfg.max_batch
+        done = 0
+        while self._turns and done < self.cfg.max_batch:
+            items = self._take(min(chunk, self.cfg.max_batch - done), time.monotonic())
+            done += len(items)
+            if items:
+                self._publish(self.core.feed_many(items))
+            self._receive()
 
-    def _reject(self, e: P.ProtocolError, now: float) -> None:
-        self.counters["frames_rejected"] += 1
-        for body in self._errors.report(e.stream, e.reason, e.detail, now):
+    def _report(self, stream: str | None, reason: str, detail: str, now: float, rejected: bool) -> None:
+        if rejected:
+            self.counters["frames_rejected"] += 1
+        for body in self._errors.report(stream, reason, detail, now):
             self._send(P.error_topic(body.get("stream")), body)
 
     # ------------------------------------------------------------ output
@@ -201,7 +315,10 @@ class Runtime:
 
     def _publish(self, outgoing: list[Outgoing]) -> None:
         for o in outgoing:
-            if o.kind == "event":
+            if o.kind in ("reject", "notice"):
+                self._report(o.stream or None, o.body["reason"], o.body["detail"], time.monotonic(),
+                             rejected=o.kind == "reject")  # fmt: skip
+            elif o.kind == "event":
                 o.body["emitted_at"] = time.time()
                 o.body["latency_ms"] = (time.monotonic() - o.arrival) * 1000.0
                 self.counters["events_out"] += 1
@@ -210,11 +327,10 @@ class Runtime:
                 self._send(P.scores_topic(o.stream), o.body)
 
     def _expire(self, now: float) -> None:
-        out = self.core.expire(now)
-        for s in self._order.streams():
-            if not self.core.has_stream(s):
-                self._order.forget(s)
-        self._publish(out)
+        self._publish(self.core.expire(now))
+        for s in [s for s in self._owners if s not in self._queues and not self.core.has_stream(s)]:
+            del self._owners[s]
+        self._after_drop &= set(self._queues) | set(self.core.streams)
 
     def _tick(self, now: float) -> None:
         self._expire(now)
@@ -232,10 +348,13 @@ class Runtime:
         )
 
     def _shutdown(self) -> None:
-        """Emit every pending end (reason shutdown), a last status, and let them leave."""
+        """Emit every pending end (reason shutdown), a last status, and let them leave.
+        Frames still waiting (never accepted) are counted as dropped."""
+        self.counters["frames_dropped"] += self._waiting
+        self._queues.clear()
+        self._turns.clear()
+        self._waiting = 0
         self._publish(self.core.close_all("shutdown"))
-        for s in self._order.streams():
-            self._order.forget(s)
         self._send(P.STATUS_TOPIC, self.status())
         assert self.pub is not None
         self.pub.close(linger=int(self.cfg.shutdown_linger_s * 1000))

@@ -25,13 +25,21 @@ def add_detector_args(p: argparse.ArgumentParser) -> None:
                    help=f"model frames below --off before an end (default {e.min_gap})")
     g.add_argument("--silence-timeout", type=float, default=d.silence_timeout_s,
                    help=f"seconds of silence that close a stream or track (default {d.silence_timeout_s})")
+    g.add_argument("--max-gap-s", type=float, default=d.max_gap_s,
+                   help=f"a stream whose t jumps further (or a person away longer) starts afresh: open actions "
+                        f"end with reason reset, and a time_gap error says why; gaps up to this are bridged "
+                        f"(default {d.max_gap_s:g} s)")
 
 
 def detector_config(args: argparse.Namespace, scores: bool = False) -> DetectorConfig:
-    """Build the DetectorConfig from parsed args; ValueError explains a bad combination."""
+    """Build the DetectorConfig from parsed args; ValueError explains a bad combination.
+    The caps (``--max-streams`` etc.) are taken when the parser has them (serve)."""
+    caps = {k: getattr(args, k) for k in ("max_streams", "max_tracks", "max_state_mb") if hasattr(args, k)}
     return DetectorConfig(
         smoothing=SmoothingConfig(kind=args.smoothing, alpha=args.alpha, window=args.smooth_window),
         events=EventConfig(on=args.on, off=args.off, min_frames=args.min_frames, min_gap=args.min_gap),
         silence_timeout_s=args.silence_timeout,
+        max_gap_s=args.max_gap_s,
         scores=scores,
+        **caps,
     )

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..labels import Labels, Point
 from ..sequence import DataError, Dataset, Sequence
-from .registry import data_lines, parse_rows, read_text
+from .text import data_lines, parse_rows, read_text
 
 __all__ = [
     "MSRC12_CLASSES",

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..labels import Labels
 from ..sequence import DataError, Dataset, Sequence
-from .registry import read_text
+from .text import read_text
 
 __all__ = [
     "NTU_CLASSES",

@@ -18,7 +18,7 @@ import numpy as np
 from ..labels import Labels
 from ..layouts import get_layout
 from ..sequence import DataError, Dataset, Sequence
-from .registry import data_lines, head_line, parse_rows, read_text
+from .text import data_lines, head_line, parse_rows, read_text
 
 __all__ = ["PRECOG_CLASSES", "PRECOG_FPS", "is_precog_csv", "load_precog", "read_precog_csv"]
 

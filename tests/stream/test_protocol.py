@@ -72,14 +72,16 @@ def test_constants():
     assert set(P.REASONS) == {
         "bad_json", "bad_version", "bad_field", "unknown_layout", "bad_shape", "bad_payload_size",
         "non_finite", "seq_not_increasing", "time_backwards", "too_large", "bad_parts", "unknown_stream",
+        "too_many_streams", "too_many_tracks", "not_owner", "time_gap",
     }  # fmt: skip
+    assert set(P.NOTICE_REASONS) == {"time_gap"}
     assert P.END_REASONS == ("score", "eos", "timeout", "shutdown", "reset")
     lim = P.Limits()
-    assert (lim.max_persons, lim.max_message_bytes, lim.transport_max_bytes, lim.silence_timeout_s) == (
-        16, 1 << 20, 16 << 20, 5.0)  # fmt: skip
+    assert (lim.max_persons, lim.max_message_bytes, lim.transport_max_bytes) == (16, 1 << 20, 16 << 20)
+    assert not hasattr(lim, "silence_timeout_s")  # one home: DetectorConfig
     with pytest.raises(AttributeError):
         lim.max_persons = 3  # frozen
-    for bad in (dict(max_persons=-1), dict(max_message_bytes=0), dict(silence_timeout_s=0),
+    for bad in (dict(max_persons=-1), dict(max_message_bytes=0),
                 dict(max_message_bytes=32 << 20)):  # fmt: skip
         with pytest.raises(ValueError):
             P.Limits(**bad)
@@ -333,7 +335,9 @@ def test_rejections(name, parts, reason, stream):
 
 def test_every_decoder_reason_is_covered():
     covered = {c[2] for c in CASES}
-    assert covered == set(P.REASONS) - {"seq_not_increasing", "time_backwards", "unknown_stream"}
+    per_stream = {"seq_not_increasing", "time_backwards", "unknown_stream",  # need the stream's state
+                  "too_many_streams", "too_many_tracks", "not_owner", "time_gap"}  # fmt: skip
+    assert covered == set(P.REASONS) - per_stream
 
 
 def test_single_payload_inf_among_nan():

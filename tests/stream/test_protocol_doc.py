@@ -13,6 +13,7 @@ import pytest
 import zmq
 
 from skelact.stream import protocol as P
+from skelact.stream.detector import DetectorConfig
 from skelact.stream.layouts import get_layout, layout_names
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
@@ -91,9 +92,9 @@ def test_layouts_table(doc):
 
 
 def test_defaults_documented(doc):
-    lim = P.Limits()
+    lim, det = P.Limits(), DetectorConfig()
     for text in (P.DEFAULT_IN, P.DEFAULT_OUT, f"{lim.max_message_bytes >> 20} MiB",
-                 f"{lim.transport_max_bytes >> 20} MiB", f"{lim.silence_timeout_s:g} s",
+                 f"{lim.transport_max_bytes >> 20} MiB", f"{det.silence_timeout_s:g} s",
                  f"0 to {lim.max_persons}", "5 error", "`v`, `type: \"eos\"`"):  # fmt: skip
         assert text in doc, text
     for topic in ("event/<stream>", "scores/<stream>", "error/<stream>", "`error/`", f"`{P.STATUS_TOPIC}`"):

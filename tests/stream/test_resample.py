@@ -22,7 +22,7 @@ def test_irregular_input_interpolates_linearly():
 def test_long_gap_gives_absent_frames_and_nan_takes_nearest():
     t = np.array([0.0, 0.1, 2.0])
     x = np.array([[0.0, 0.0], [1.0, np.nan], [5.0, 5.0]], np.float32)
-    y, g, _ = resample(x, t, 10.0, max_gap_s=0.5)
+    y, g, _ = resample(x, t, 10.0, interp_gap_s=0.5)
     assert len(y) == 21 and np.isnan(y[2:20]).all() and np.array_equal(y[20], x[2])
     y2, _, _ = resample(x[:2], np.array([0.0, 0.1]), 40.0)
     assert y2[1, 1] == 0.0 and np.isnan(y2[3, 1])  # nearer frame's value for the NaN joint

@@ -21,9 +21,10 @@ from skelact.stream.synthetic import make_sequence
 WALL = {"emitted_at", "latency_ms", "event_id"}
 
 
-def _runtime(model, **det) -> Runtime:
+def _runtime(model, max_age_ms: float = 0.0, **det) -> Runtime:
+    """Tests compare every frame's result: the age budget is off unless asked for."""
     cfg = RuntimeConfig(in_endpoint="tcp://127.0.0.1:*", out_endpoint="tcp://127.0.0.1:*",
-                        detector=DetectorConfig(**det), status_interval_s=0.2)  # fmt: skip
+                        detector=DetectorConfig(**det), status_interval_s=0.2, max_age_ms=max_age_ms)  # fmt: skip
     return Runtime(Engine(model), cfg)
 
 

@@ -8,14 +8,8 @@ import numpy as np
 import pytest
 
 from skelact.stream.formats import load_dataset, load_sequence
-from skelact.stream.formats.registry import (
-    FORMATS,
-    data_lines,
-    parse_rows,
-    read_text,
-    sniff,
-    sniff_format,
-)
+from skelact.stream.formats.registry import FORMATS, sniff, sniff_format
+from skelact.stream.formats.text import data_lines, parse_rows, read_text
 from skelact.stream.sequence import DataError
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -130,7 +130,8 @@ def test_preview_shows_what_a_live_runtime_says(clip, step_model, tmp_path):
     from skelact.stream.runtime import Runtime, RuntimeConfig
 
     cfg = RuntimeConfig(in_endpoint="tcp://127.0.0.1:*", out_endpoint="tcp://127.0.0.1:*",
-                        detector=DetectorConfig(scores=True), status_interval_s=0.2)  # fmt: skip
+                        detector=DetectorConfig(scores=True), status_interval_s=0.2,
+                        max_age_ms=0.0)  # fmt: skip  (every frame must be scored)
     rt = Runtime(Engine(step_model), cfg).start()
     try:
         stats_path = tmp_path / "stats.json"

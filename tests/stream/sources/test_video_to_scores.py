@@ -19,7 +19,8 @@ from skelact.tools import publish
 def test_every_published_frame_gets_scores_and_events_pair(clip, tmp_path):
     pytest.importorskip("mediapipe")
     cfg = RuntimeConfig(in_endpoint="tcp://127.0.0.1:*", out_endpoint="tcp://127.0.0.1:*",
-                        detector=DetectorConfig(scores=True), status_interval_s=0.2)  # fmt: skip
+                        detector=DetectorConfig(scores=True), status_interval_s=0.2,
+                        max_age_ms=0.0)  # fmt: skip  (every frame must be scored)
     rt = Runtime(Engine(default_model_path("step")), cfg).start()
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
