@@ -51,7 +51,9 @@ class RuntimeConfig:
     pushes back on the producers instead). ``max_backlog``: received frames waiting to
     be accepted, all streams together; ``max_stream_backlog``: the same per stream. When
     either is full (with ``max_age_ms`` > 0) the oldest waiting frame of that stream, or
-    of the longest queue, is dropped. ``max_batch``: frames accepted per turn.
+    of the longest queue, is dropped. ``recv_batch``: messages read (and decoded) at most
+    between two model chunks, so a flood cannot hold the loop in decoding while other
+    streams' frames age. ``max_batch``: frames accepted per turn.
     ``publish_every``: frames per model chunk; each chunk's results are published before
     the next chunk runs (0 = one chunk per turn). ``batch_wait_ms``: after the first
     frame of an idle spell, wait at most this long for frames of other streams to batch
@@ -67,6 +69,7 @@ class RuntimeConfig:
     max_batch: int = 512
     max_backlog: int = 4096
     max_stream_backlog: int = 256
+    recv_batch: int = 256
     publish_every: int = 32
     status_interval_s: float = 1.0
     rcvhwm: int = 10000
@@ -78,7 +81,7 @@ class RuntimeConfig:
     def __post_init__(self) -> None:
         if not (self.max_age_ms >= 0 and np.isfinite(self.max_age_ms)):
             raise ValueError(f"max_age_ms must be >= 0 (0 = off), got {self.max_age_ms!r}")
-        for name in ("max_batch", "max_backlog", "max_stream_backlog"):
+        for name in ("max_batch", "max_backlog", "max_stream_backlog", "recv_batch"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if self.publish_every < 0 or self.batch_wait_ms < 0:
@@ -200,12 +203,13 @@ class Runtime:
             return None
 
     def _receive(self) -> None:
-        """Receive, decode and queue what the socket holds now (at most ``max_backlog``
-        messages; without an age limit, only while the backlog has room)."""
+        """Receive, decode and queue what the socket holds now (at most ``recv_batch``
+        messages; without an age limit, only while the backlog has room). ZeroMQ takes
+        messages fairly from each connected producer."""
         assert self.pull is not None
         c = self.cfg
         lossless = c.max_age_ms <= 0
-        for _ in range(c.max_backlog):
+        for _ in range(c.recv_batch):
             if lossless and self._waiting >= c.max_backlog:
                 return
             try:
