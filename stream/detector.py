@@ -40,7 +40,7 @@ from .normalize import canonicalize, normalize_pairs
 from .protocol import EndOfStream, PoseFrame, ProtocolError, StreamOrder
 from .resample import ModelFrame, Resampler
 from .smoothing import Smoother, SmoothingConfig
-from .state import make_bank
+from .state import make_bank, release_free_memory
 
 __all__ = ["DetectorConfig", "DetectorCore", "Input", "Outgoing", "JOINT_TRACK"]
 
@@ -459,11 +459,13 @@ class DetectorCore:
         return out
 
     def compact(self) -> None:
-        """Shrink the state bank when most of it is unused (slots move; tracks follow)."""
+        """Shrink the state bank when most of it is unused (slots move; tracks follow),
+        and hand the freed memory back to the system."""
+        capacity = self.bank.capacity
         moves = self.bank.compact()
-        if not moves:
-            return
         moved = {old: self._slots.pop(old) for old in moves}
         for old, new in moves.items():
             moved[old].slot = new
             self._slots[new] = moved[old]
+        if self.bank.capacity < capacity:
+            release_free_memory()

@@ -27,6 +27,8 @@ and shrinks the arrays once at most a quarter of the capacity is in use.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import heapq
 
 import numpy as np
@@ -34,7 +36,25 @@ import numpy as np
 from .engine import Engine
 from .metadata import ModelError
 
-__all__ = ["BankFull", "StateBank", "WindowBank", "make_bank"]
+__all__ = ["BankFull", "StateBank", "WindowBank", "make_bank", "release_free_memory"]
+
+
+def _malloc_trim():
+    """glibc's ``malloc_trim`` (None elsewhere): hands freed heap pages back to the system."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Return freed heap memory to the system where the C library allows it (glibc keeps
+    freed small blocks in its arenas otherwise, so RSS would not come down)."""
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 class BankFull(RuntimeError):
