@@ -15,7 +15,9 @@ SUMMARY = "benchmark latency and throughput (in-process compute and end-to-end o
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from .cli import ArgumentParser, number
+
+    p = ArgumentParser(
         prog="skelact bench",
         description=(
             "Measure (a) in-process compute per frame (p50/p99/max ms, frames/s) and (b) end-to-end "
@@ -29,15 +31,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["step", "window"], default=None,
                    help="only this bundled graph (with no --model)")
     p.add_argument("--baseline", default=None, help="a window-mode model to compare against (window recompute)")
-    p.add_argument("--streams", type=int, default=1, help="concurrent streams for the end-to-end run (default 1)")
-    p.add_argument("--fps", type=float, default=30.0, help="frames per second per stream (default 30)")
-    p.add_argument("--duration", type=float, default=5.0, help="seconds per measurement (default 5)")
+    p.add_argument("--streams", type=number(int, ge=1), default=1, help="concurrent streams for the end-to-end run (default 1)")
+    p.add_argument("--fps", type=number(float, gt=0), default=30.0, help="frames per second per stream (default 30)")
+    p.add_argument("--duration", type=number(float, ge=0.1), default=5.0, help="seconds per measurement (default 5)")
     p.add_argument("--provider", default="cpu", choices=["auto", "cpu", "cuda", "tensorrt"])
-    p.add_argument("--publishers", type=int, default=1, help="publisher processes (default 1)")
-    p.add_argument("--batch-wait-ms", type=float, default=0.0, help="runtime batching wait (default 0)")
+    p.add_argument("--publishers", type=number(int, ge=1), default=1, help="publisher processes (default 1)")
+    p.add_argument("--batch-wait-ms", type=number(float, ge=0), default=0.0, help="runtime batching wait (default 0)")
     p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run")
     p.add_argument("--search", action="store_true", help="search the max number of streams at --fps")
-    p.add_argument("--search-max", type=int, default=512, help="upper bound for --search (default 512)")
+    p.add_argument("--search-max", type=number(int, ge=1), default=512, help="upper bound for --search (default 512)")
     p.add_argument("--json", default=None, help="write the results as a flat JSON dict")
     return p
 

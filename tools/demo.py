@@ -18,9 +18,10 @@ DEFAULT_SEQUENCES = ("Seq3_11", "Seq5_12")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .cli import ArgumentParser, number
     from .common import add_detector_args
 
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="skelact demo",
         description=(
             "Serve the bundled default model (a causal model trained on PRECOG, step mode), replay "
@@ -31,8 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sequences", nargs="+", default=list(DEFAULT_SEQUENCES),
                    help=f"PRECOG test sequence ids to replay (default: {' '.join(DEFAULT_SEQUENCES)})")
     p.add_argument("--model", default=None, help="ONNX model (default: the bundled step model)")
-    p.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1 = real time)")
-    p.add_argument("--webcam", type=int, default=None, metavar="N",
+    p.add_argument("--speed", type=number(float, gt=0), default=1.0,
+                   help="replay speed factor, > 0 (default 1 = real time)")
+    p.add_argument("--webcam", type=number(int, ge=0), default=None, metavar="N",
                    help="use webcam N through MediaPipe instead of the recorded data")
     add_detector_args(p)
     return p
@@ -48,6 +50,8 @@ def _gt_at(seq, row: int, classes: dict[int, str]) -> str:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    import logging
+
     import zmq
 
     from skelact.stream import protocol as P
@@ -61,10 +65,14 @@ def main(argv: list[str]) -> int:
     from .common import detector_config
     from .subscribe import format_event
 
+    logging.getLogger("skelact.stream.engine").setLevel(logging.WARNING)  # the model line below says it
     try:
         engine = Engine(args.model or default_model_path("step"))
+        # the replay must not lose frames (its events are compared with the labels); a live
+        # camera keeps the runtime's age budget
         cfg = RuntimeConfig(in_endpoint="tcp://127.0.0.1:*", out_endpoint="tcp://127.0.0.1:*",
-                            detector=detector_config(args))  # fmt: skip
+                            detector=detector_config(args),
+                            **({} if args.webcam is not None else {"max_age_ms": 0.0}))  # fmt: skip
         ds = load_dataset(precog_path())
         seqs = [ds[s] for s in args.sequences]
     except (ModelError, KeyError, ValueError) as e:
@@ -88,13 +96,20 @@ def main(argv: list[str]) -> int:
     names = {c: n for c, n in ds.classes.items()}
     done = threading.Event()
     starts = ends = 0
+    source_rc: list[int] = []  # the webcam publisher's exit status (no camera: non-zero)
 
     def webcam_publisher() -> None:
         from . import publish
 
         print(f"\n--- webcam {args.webcam} through MediaPipe (one person); Ctrl-C stops")
-        publish.main(["--webcam", str(args.webcam), "--to", rt.in_endpoint, "--stream", f"webcam{args.webcam}"])
-        done.set()
+        try:
+            source_rc.append(publish.main(["--webcam", str(args.webcam), "--to", rt.in_endpoint,
+                                           "--stream", f"webcam{args.webcam}"]))  # fmt: skip
+        except BaseException:
+            source_rc.append(1)
+            raise
+        finally:
+            done.set()
 
     def publisher() -> None:
         for s in seqs:
@@ -127,6 +142,8 @@ def main(argv: list[str]) -> int:
     rt.stop()
     sub.close()
     push.close(linger=0)
+    if source_rc and source_rc[0] != 0:
+        return source_rc[0]  # publish has said why (one line on stderr): no summary of nothing
     c = rt.counters
     print(f"\n{c['frames_in']} frames in, {c['frames_rejected']} rejected, {starts} starts, {ends} ends; "
           f"inference p50 {rt.status()['infer_ms_p50']:.2f} ms/frame")  # fmt: skip

@@ -15,9 +15,10 @@ SUMMARY = "detect actions in recorded files: the runtime's streaming core, or --
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .cli import ArgumentParser
     from .common import add_detector_args
 
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="skelact detect",
         description=(
             "Run a model over a recorded file or dataset. By default this is the streaming core of "
@@ -85,18 +86,29 @@ def main(argv: list[str]) -> int:
 
     from .common import detector_config
 
+    # Everything about the outputs is checked before the (long) inference, not after it.
     if not args.out.endswith((".jsonl", ".csv")):
         print("skelact detect: -o must end in .jsonl (events) or .csv (segments)", file=sys.stderr)
         return 2
-    try:
+    if args.offline and args.out.endswith(".jsonl"):
+        print("skelact detect: --offline writes segments, not events: use a .csv output", file=sys.stderr)
+        return 2
+    for path in (args.out, args.scores_out):
+        if path and not Path(path).resolve().parent.is_dir():
+            print(f"skelact detect: cannot write {path}: no folder {Path(path).resolve().parent}", file=sys.stderr)
+            return 2
+    try:  # the data first: a wrong path or an empty split is found before the model loads
         dcfg = detector_config(args, scores=bool(args.scores_out))
+        seqs = _sequences(args)
+        if not seqs:
+            where = f"split {args.split!r} of {args.input}" if args.split else args.input
+            raise DataError(f"no sequences in {where}: nothing to detect")
         model = args.model or default_model_path("window" if args.offline else "step")
         engine = Engine(model, provider=args.provider)
         if args.offline and engine.meta.mode != "window":
             raise ModelError(f"{model}: --offline needs a window-mode model (this one is {engine.meta.mode})")
-        seqs = _sequences(args)
     except (DataError, ModelError, KeyError, ValueError) as e:
-        print(f"skelact detect: {e}", file=sys.stderr)
+        print(f"skelact detect: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
         return 2
     start = time.monotonic()
     rows: list[list] = []
@@ -124,9 +136,6 @@ def main(argv: list[str]) -> int:
                     rows.append([seq.id, e["class_id"], starts[e["event_id"]]["seq"], e["seq"], e["peak_score"]])
         print(f"[{i}/{len(seqs)}] {seq.id}: {seq.num_frames} frames", file=sys.stderr, flush=True)
     if args.out.endswith(".jsonl"):
-        if args.offline:
-            print("skelact detect: --offline writes segments: use a .csv output", file=sys.stderr)
-            return 2
         with open(args.out, "w", encoding="utf-8") as f:
             for e in events:
                 f.write(json.dumps(e, allow_nan=False) + "\n")

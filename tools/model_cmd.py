@@ -10,7 +10,9 @@ SUMMARY = "inspect a model: `skelact model info M.onnx` prints its metadata"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="skelact model", description="Inspect skelact ONNX models.")
+    from .cli import ArgumentParser
+
+    p = ArgumentParser(prog="skelact model", description="Inspect skelact ONNX models.")
     sub = p.add_subparsers(dest="cmd", required=True)
     info = sub.add_parser("info", help="print the model's metadata (classes, mode, fps, state, ...)")
     info.add_argument("model", nargs="?", default=None,

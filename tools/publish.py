@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +24,15 @@ import numpy as np
 SUMMARY = "publish pose frames: --replay FILE[:SEQ], --video FILE, --webcam N, --mocap-udp PORT"
 
 _LIVE_HWM = 100  # frames queued in the PUSH socket before a live source starts dropping
+ANSWER_WITHIN_S = 3.0  # seconds a runtime has to complete the ZeroMQ handshake before we warn
 
 
 def build_parser() -> argparse.ArgumentParser:
     from skelact.stream import protocol as P
 
-    p = argparse.ArgumentParser(
+    from .cli import ArgumentParser, number, stream_id, udp_address
+
+    p = ArgumentParser(
         prog="skelact publish",
         description=(
             "Send pose frames (protocol v1) to a runtime's PULL socket, then an eos. --replay sends a "
@@ -36,35 +41,37 @@ def build_parser() -> argparse.ArgumentParser:
             "metres, layout mediapipe33, visibility as 4th channel; P=0 frames when nobody is detected); "
             "a video is read like a camera at its own fps unless --fast or --fps. Live sources never wait: "
             "frames the estimator cannot keep up with are dropped (oldest first) and messages the socket "
-            "cannot take are counted as unsent. See docs/sources.md."
+            "cannot take are counted as unsent. Exit status 1 when no runtime completed a ZeroMQ handshake "
+            "(nothing was delivered) or the runtime went away mid-stream. See docs/sources.md."
         ),
     )
     src = p.add_argument_group("source (exactly one)").add_mutually_exclusive_group(required=True)
     src.add_argument("--replay", metavar="FILE[:SEQ]", help="recorded file or dataset folder, optionally :SEQUENCE_ID")
     src.add_argument("--video", metavar="FILE", help="video file through MediaPipe Pose")
-    src.add_argument("--webcam", metavar="N", type=int, help="camera N through MediaPipe Pose")
-    src.add_argument("--mocap-udp", metavar="[HOST:]PORT",
+    src.add_argument("--webcam", metavar="N", type=number(int, ge=0), help="camera N through MediaPipe Pose")
+    src.add_argument("--mocap-udp", metavar="[HOST:]PORT", type=udp_address,
                      help="receive mocap frames (JSON or CSV, one per datagram) on this UDP port (host default 127.0.0.1)")
     src.add_argument("--mocap-lines", metavar="FILE|-",
                      help="mocap frames as JSON/CSV text lines from a file (paced by its t) or stdin (-)")
     p.add_argument("--to", default=P.DEFAULT_IN, help=f"runtime's PULL endpoint (default {P.DEFAULT_IN})")
-    p.add_argument("--stream", default=None,
+    p.add_argument("--stream", default=None, type=stream_id,
                    help="stream id (default: sequence id, video file name, webcamN or mocap)")
-    p.add_argument("--fps", type=float, default=None,
+    p.add_argument("--fps", type=number(float, ge=0), default=None,
                    help="replay: send at this rate instead of the timestamps; video: read at this rate "
                         "(default: its own fps; 0 = as fast as MediaPipe goes, like --fast); webcam: "
                         "request this camera rate and publish at most this many frames per second")
     p.add_argument("--fast", action="store_true",
                    help="as fast as possible: replay sends blocking (nothing lost); a video is read frame "
                         "by frame with no drops")
-    p.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1.0 = real time)")
-    p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
-    p.add_argument("--hwm", type=int, default=None,
+    p.add_argument("--speed", type=number(float, gt=0), default=1.0,
+                   help="replay speed factor, > 0 (default 1.0 = real time; --fast = as fast as possible)")
+    p.add_argument("--max-frames", type=number(int, ge=1), default=None, metavar="N", help="stop after N frames")
+    p.add_argument("--hwm", type=number(int, ge=1), default=None,
                    help=f"send high-water mark in messages (default {_LIVE_HWM} for live sources, 10000 for replay)")
     p.add_argument("--record", metavar="FILE.npz",
                    help="also save the published frames as a dataset folder (FILE.npz -> folder FILE/; "
                         "added to it if it exists); `skelact data info` and training read it")
-    p.add_argument("--progress", type=float, default=5.0, metavar="S",
+    p.add_argument("--progress", type=number(float, ge=0), default=5.0, metavar="S",
                    help="print progress every S seconds (0 = never; default 5)")
     p.add_argument("--json", metavar="OUT", help="write the run's counters and timings as a JSON object")
     p.add_argument("--curve-server-key", default=None, help="runtime's public key file (CURVE)")
@@ -73,16 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
     mp = p.add_argument_group("MediaPipe (--video, --webcam)")
     mp.add_argument("--model-complexity", type=int, choices=(0, 1, 2), default=1,
                     help="MediaPipe Pose model (default 1; only 1 is bundled with mediapipe 0.10.21)")
-    mp.add_argument("--min-detection-confidence", type=float, default=0.5)
-    mp.add_argument("--min-tracking-confidence", type=float, default=0.5)
+    mp.add_argument("--min-detection-confidence", type=number(float, ge=0, le=1), default=0.5)
+    mp.add_argument("--min-tracking-confidence", type=number(float, ge=0, le=1), default=0.5)
     mp.add_argument("--no-smooth", action="store_true", help="turn MediaPipe's landmark smoothing off")
     mp.add_argument("--fuse", metavar="VIEWS", default=None,
                     help="SST-A fusion of MediaPipe run on several views of each frame: 'mirror' "
                          "(= orig,mirror) or a list of orig,mirror,pad")
-    mp.add_argument("--gamma", type=float, default=0.18,
+    mp.add_argument("--gamma", type=number(float, ge=0, le=1), default=0.18,
                     help="SST-A confidence threshold: fused frames below it are discarded (default 0.18)")
-    mp.add_argument("--width", type=int, default=None, help="webcam: requested width (pixels)")
-    mp.add_argument("--height", type=int, default=None, help="webcam: requested height (pixels)")
+    mp.add_argument("--width", type=number(int, ge=1), default=None, help="webcam: requested width (pixels)")
+    mp.add_argument("--height", type=number(int, ge=1), default=None, help="webcam: requested height (pixels)")
 
     pv = p.add_argument_group("preview")
     pv.add_argument("--preview", action="store_true", help="show an OpenCV window (image, skeleton, actions)")
@@ -92,9 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     mo = p.add_argument_group("mocap (--mocap-udp, --mocap-lines)")
     mo.add_argument("--layout", default=None, help="joint layout of the mocap frames (e.g. kinect20, ntu25)")
-    mo.add_argument("--mocap-scale", type=float, default=1.0,
+    mo.add_argument("--mocap-scale", type=number(float), default=1.0,
                     help="multiply coordinates by this to get metres (0.001 for millimetres)")
-    mo.add_argument("--idle-timeout", type=float, default=None, metavar="S",
+    mo.add_argument("--idle-timeout", type=number(float, gt=0), default=None, metavar="S",
                     help="--mocap-udp: end after S seconds without datagrams (default: run until eos or Ctrl-C)")
     return p
 
@@ -106,6 +113,137 @@ def _stream_id(text: str) -> str:
 
 def _pct(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
+
+
+class PublishError(Exception):
+    """A publisher cannot start (the message says why); the CLI prints it as one line."""
+
+
+class PeerWatch:
+    """Is a runtime really there? Reads the PUSH socket's ZeroMQ monitor in a thread.
+
+    A PUSH socket that connect()s queues messages whether or not anybody listens, so a
+    send that "worked" proves nothing. ``EVENT_HANDSHAKE_SUCCEEDED`` does: a peer that
+    speaks ZMTP (with CURVE, one that accepted our keys) is at the other end and gets what
+    was queued. The thread (the only user of the monitor socket) prints one warning line
+    on stderr when no peer has answered within ``warn_after_s`` seconds, when a handshake
+    fails, and when the runtime disconnects; ``verdict`` gives the answer at exit.
+    """
+
+    def __init__(self, sock, endpoint: str, warn_after_s: float = ANSWER_WITHIN_S,
+                 frames=lambda: 0) -> None:  # fmt: skip
+        import zmq
+
+        self.zmq = zmq
+        self.endpoint = endpoint
+        self.warn_after_s = warn_after_s
+        self._frames = frames  # how many frames were sent so far (for the messages)
+        events = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                  | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+                  | zmq.EVENT_MONITOR_STOPPED)  # fmt: skip
+        self._sock = sock
+        self._mon = sock.get_monitor_socket(events)  # before connect(): no event is missed
+        self.start_t = time.monotonic()
+        self.handshakes = 0
+        self.disconnects = 0
+        self.connected = False
+        self.failures: list[str] = []
+        self.warned = False
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="skelact-publish-monitor", daemon=True)
+        self._thread.start()
+
+    def _say(self, text: str) -> None:
+        print(f"skelact publish: {text}", file=sys.stderr, flush=True)
+
+    def _warn_no_answer(self) -> None:
+        with self._cond:
+            if self.warned or self.handshakes:
+                return
+            self.warned = True
+        why = f" (handshake failed: {self.failures[-1]})" if self.failures else ""
+        self._say(f"warning: no runtime has answered at {self.endpoint} within {self.warn_after_s:g} s{why}; "
+                  f"is `skelact serve --in {self.endpoint}` running? {self._frames()} frames queued, none delivered")
+
+    def _run(self) -> None:
+        from zmq.utils.monitor import recv_monitor_message
+
+        zmq = self.zmq
+        deadline = self.start_t + self.warn_after_s
+        try:
+            while not self._stop.is_set():
+                if not self._mon.poll(100):
+                    if time.monotonic() >= deadline:
+                        self._warn_no_answer()
+                    continue
+                event = recv_monitor_message(self._mon)["event"]
+                if event == zmq.EVENT_MONITOR_STOPPED:
+                    break
+                self._on_event(event)
+        finally:
+            self._mon.close(0)
+
+    def _on_event(self, event: int) -> None:
+        zmq = self.zmq
+        if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            with self._cond:
+                self.handshakes += 1
+                back, self.connected = self.disconnects > 0, True
+                self._cond.notify_all()
+            if back:
+                self._say(f"the runtime at {self.endpoint} is back after {self._frames()} frames "
+                          "(frames sent meanwhile may be lost)")  # fmt: skip
+        elif event == zmq.EVENT_DISCONNECTED:
+            with self._cond:
+                if not self.connected:
+                    return  # a TCP connection that never completed a handshake
+                self.connected = False
+                self.disconnects += 1
+            self._say(f"warning: the runtime at {self.endpoint} went away (disconnected) after "
+                      f"{self._frames()} frames; frames sent from now on may be lost")  # fmt: skip
+        else:  # a failed handshake: wrong CURVE keys, or something that is not a ZeroMQ runtime
+            kind = {zmq.EVENT_HANDSHAKE_FAILED_AUTH: "authentication (CURVE keys?)",
+                    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "protocol error (not a ZeroMQ runtime?)"}.get(
+                        event, "no detail")  # fmt: skip
+            with self._cond:
+                self.failures.append(kind)
+                say = len(self.failures) == 1 and not self.handshakes and not self.warned
+                self.warned = self.warned or say
+            if say:
+                self._say(f"warning: the handshake with {self.endpoint} failed: {kind}; nothing is delivered")
+
+    def verdict(self) -> dict:
+        """Wait (up to ``warn_after_s`` from the start) for a first handshake, then stop watching.
+
+        A --fast replay may be done before the runtime has even answered; it still gets its
+        few seconds. Returns ``delivered`` (a peer completed the handshake and never went
+        away), ``runtime_handshakes``, ``runtime_disconnects``.
+        """
+        with self._cond:
+            self._cond.wait_for(lambda: self.handshakes > 0,
+                                timeout=max(0.0, self.start_t + self.warn_after_s - time.monotonic()))  # fmt: skip
+        self.close()
+        self._warn_no_answer()  # no-op when a runtime answered or the thread already said so
+        return {"delivered": self.handshakes > 0 and self.disconnects == 0,
+                "runtime_handshakes": self.handshakes, "runtime_disconnects": self.disconnects}  # fmt: skip
+
+    def close(self) -> None:
+        """Stop the monitor and its thread (before the PUSH socket is closed).
+
+        Order matters: libzmq sends MONITOR_STOPPED to the monitor socket when monitoring
+        is disabled, and that send blocks if nobody reads it, so the thread must still be
+        reading then (it ends on that event).
+        """
+        if self._thread.is_alive():
+            try:
+                self._sock.disable_monitor()
+            except self.zmq.ZMQError:
+                pass
+            self._thread.join(2)
+        if self._thread.is_alive():  # no MONITOR_STOPPED came: stop the thread ourselves
+            self._stop.set()
+            self._thread.join(2)
 
 
 class Publisher:
@@ -130,7 +268,14 @@ class Publisher:
             from skelact.stream.security import configure_client
 
             configure_client(sock, args.curve_server_key, args.curve_key)
-        sock.connect(args.to)
+        self.frames = 0
+        self.watch = PeerWatch(sock, args.to, frames=lambda: self.frames)
+        try:
+            sock.connect(args.to)
+        except zmq.ZMQError as e:  # e.g. a malformed --to endpoint
+            self.watch.close()
+            sock.close(0)
+            raise PublishError(f"cannot connect to {args.to}: {e}") from None
         self.sock = sock
         self.sender = LiveSender(sock, blocking=not live)
         self.recorder = None
@@ -149,7 +294,6 @@ class Publisher:
                 self.feed = PubFeed(args.preview_from, stream)
         self.start = time.monotonic()
         self._last_progress = self.start
-        self.frames = 0
         self.detected = 0
         self.est_ms: list[float] = []
         self.stopped_by_user = False
@@ -206,6 +350,7 @@ class Publisher:
     # -- end
     def abort(self) -> None:
         """Close without sending anything more (nothing was published)."""
+        self.watch.close()
         self.sock.close(0)
         if self.preview is not None:
             self.preview.close()
@@ -216,6 +361,7 @@ class Publisher:
         self._unsent_frames = self.sender.unsent
         eos_ok = self.sender.send_final(self.P.encode_eos(self.stream))
         elapsed = time.monotonic() - self.start
+        peer = self.watch.verdict()  # waits for a late first handshake (a --fast replay)
         self.sock.close()
         stats = {
             "source": self.extra.pop("source", ""),
@@ -227,6 +373,7 @@ class Publisher:
             "frames_detected": self.detected,
             "eos_sent": eos_ok,
             "publish_fps": round(self.frames / elapsed, 3) if elapsed > 0 else 0.0,
+            **peer,
             **self.extra,
         }
         if self.est_ms:
@@ -251,7 +398,17 @@ class Publisher:
         return stats
 
 
-def _print_summary(stats: dict) -> None:
+def _delivery(stats: dict, endpoint: str) -> str:
+    """The summary's verdict: was anything delivered to a runtime?"""
+    if stats.get("delivered"):
+        return "yes (a runtime completed the ZeroMQ handshake)"
+    if not stats.get("runtime_handshakes"):
+        return f"NO: no runtime completed a ZeroMQ handshake at {endpoint}; nothing was delivered"
+    return (f"PARTLY: the runtime at {endpoint} disconnected {stats.get('runtime_disconnects')} time(s) "
+            "mid-stream; frames may have been lost")  # fmt: skip
+
+
+def _print_summary(stats: dict, endpoint: str = "") -> None:
     keys = ["frames_captured", "frames_out", "frames_published", "frames_detected", "frames_dropped", "frames_unsent",
             "fusion_discarded", "out_of_order", "publish_fps", "estimator_ms_p50", "estimator_ms_p90",
             "elapsed_s", "record_folder"]  # fmt: skip
@@ -260,6 +417,8 @@ def _print_summary(stats: dict) -> None:
         if k in stats:
             v = stats[k]
             print(f"  {k:<18} {v:.2f}" if isinstance(v, float) else f"  {k:<18} {v}")
+    if "delivered" in stats:
+        print(f"  {'delivered':<18} {_delivery(stats, endpoint)}")
 
 
 # ----------------------------------------------------------------------------- sources
@@ -299,6 +458,30 @@ def _run_replay(args: argparse.Namespace) -> int:
     return _end(args, pub)
 
 
+@contextmanager
+def _opencv_quiet():
+    """Silence OpenCV's own log while a camera is opened.
+
+    Probing a missing camera makes OpenCV print a line per backend it tried ("can't open
+    camera by index", ...) that say no more than our one-line error; a level the user
+    chose (OPENCV_LOG_LEVEL) is kept.
+    """
+    cv2 = None
+    if not os.environ.get("OPENCV_LOG_LEVEL"):
+        try:
+            import cv2
+        except ImportError:
+            pass
+    prev = None
+    if cv2 is not None and hasattr(cv2, "setLogLevel"):
+        prev = cv2.setLogLevel(0)  # 0 = silent; returns the previous level
+    try:
+        yield
+    finally:
+        if prev is not None:
+            cv2.setLogLevel(prev)
+
+
 def _estimator(args: argparse.Namespace):
     from skelact.stream.sources.mediapipe_source import PoseEstimator, PoseOptions, parse_views
 
@@ -330,8 +513,9 @@ def _run_mediapipe(args: argparse.Namespace) -> int:
             source, fps = f"video:{args.video}", info.fps
             mode = "every frame, as fast as possible" if fast else f"paced at {grabber.pace_fps:g} fps, drop-oldest"
         else:
-            grabber, info = open_camera(args.webcam, fps=args.fps, width=args.width, height=args.height,
-                                        max_frames=args.max_frames)  # fmt: skip
+            with _opencv_quiet():
+                grabber, info = open_camera(args.webcam, fps=args.fps, width=args.width, height=args.height,
+                                            max_frames=args.max_frames)  # fmt: skip
             stream = args.stream or f"webcam{args.webcam}"
             source, fps = f"webcam:{args.webcam}", args.fps or info.fps or 30.0
             throttle = 1.0 / args.fps if args.fps else None
@@ -412,7 +596,7 @@ def _run_mocap(args: argparse.Namespace) -> int:
         host, _, port = args.mocap_udp.rpartition(":")
         try:
             udp = UdpMocapSource(int(port), host or "127.0.0.1", args.layout, args.mocap_scale, args.idle_timeout)
-        except (ValueError, OSError) as e:
+        except (ValueError, OSError, OverflowError) as e:
             print(f"skelact publish: cannot listen on udp {args.mocap_udp}: {e}", file=sys.stderr)
             return 2
         frames, source = iter(udp), f"udp://{host or '127.0.0.1'}:{udp.port}"
@@ -476,11 +660,12 @@ def _run_mocap(args: argparse.Namespace) -> int:
 
 
 def _end(args: argparse.Namespace, pub: Publisher) -> int:
+    """Finish, print the summary; exit status 1 unless a runtime got the frames (see PeerWatch)."""
     stats = pub.finish()
-    _print_summary(stats)
+    _print_summary(stats, args.to)
     if args.json:
         Path(args.json).write_text(json.dumps(stats, indent=1) + "\n")
-    return 0
+    return 0 if stats["delivered"] else 1
 
 
 def main(argv: list[str]) -> int:
@@ -490,9 +675,6 @@ def main(argv: list[str]) -> int:
         return 2
     if args.preview_from and not (args.preview or args.preview_out):
         print("skelact publish: --preview-from needs --preview or --preview-out", file=sys.stderr)
-        return 2
-    if args.fps is not None and args.fps < 0:
-        print("skelact publish: --fps must be >= 0", file=sys.stderr)
         return 2
     from skelact.stream.preview import PreviewError
 
@@ -505,7 +687,7 @@ def main(argv: list[str]) -> int:
         if args.video is not None or args.webcam is not None:
             return _run_mediapipe(args)
         return _run_mocap(args)
-    except PreviewError as e:
+    except (PreviewError, PublishError) as e:
         print(f"skelact publish: {e}", file=sys.stderr)
         return 2
     finally:

@@ -83,3 +83,21 @@ def test_serve_refuses_bad_model_and_exposed_bind(tmp_path):
     r = subprocess.run([*SKELACT, "publish", "--replay", str(tmp_path / "missing.npz")], capture_output=True,
                        text=True, timeout=60, env=env)  # fmt: skip
     assert r.returncode == 2 and "missing.npz" in r.stderr
+
+
+def test_public_bind_needs_an_allow_list_not_just_a_secret(tmp_path):
+    """With a secret and no --curve-clients, ZeroMQ would admit any key pair."""
+    from skelact.stream.security import generate_keypair
+
+    _pub, secret = generate_keypair(tmp_path / "keys", "server")
+    r = subprocess.run([*SKELACT, "serve", "--in", "tcp://0.0.0.0:5999", "--curve-secret", str(secret)],
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "--curve-clients" in r.stderr
+
+
+def test_serve_refuses_bad_limits_at_parse_time():
+    for flag, value in (("--max-age-ms", "-1"), ("--max-streams", "0"), ("--max-tracks", "x"),
+                        ("--max-state-mb", "nan"), ("--max-gap-s", "0")):  # fmt: skip
+        r = subprocess.run([*SKELACT, "serve", flag, value], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (flag, r.stderr)
