@@ -22,18 +22,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="skelact subscribe",
         description=(
             "Subscribe to a runtime's PUB socket and print events as readable lines; --jsonl FILE "
-            "also records every body shown (events, and status/scores/errors when asked) exactly as "
-            "published, one JSON object per line. The runtime's status (about once a second) is the "
+            "also records the event bodies exactly as published, one JSON object per line. The runtime's status (about once a second) is the "
             f"heartbeat: with none in the first {ANSWER_WITHIN_S:g} s a warning goes to stderr, and "
             "--timeout exits with status 1 when no runtime was ever heard."
         ),
     )
     p.add_argument("--from", dest="endpoint", default=P.DEFAULT_OUT, help=f"runtime's PUB endpoint (default {P.DEFAULT_OUT})")
     p.add_argument("--stream", default=None, type=stream_id, help="only this stream (topics compared exactly)")
-    p.add_argument("--jsonl", default=None, help="append the bodies shown to this file, raw (one JSON object a line)")
+    p.add_argument("--jsonl", default=None, help="append the event bodies to this file, raw (one JSON object a line)")
     p.add_argument("--scores", action="store_true", help="also print scores messages")
     p.add_argument("--status", action="store_true",
-                   help="also print the runtime's status (one summary line each; raw bodies with --jsonl)")
+                   help="also print the runtime's status, one summary line each")
     p.add_argument("--errors", action="store_true", help="also print error messages")
     p.add_argument("--count", type=number(int, ge=1), default=None, help="exit after this many events")
     p.add_argument("--timeout", type=number(float, gt=0), default=None,
@@ -140,13 +139,13 @@ def main(argv: list[str]) -> int:
             if topic.startswith("event/"):
                 events += 1
                 print(format_event(body), flush=True)
+                if out:  # recorded events: one event body per line, nothing else (docs/protocol.md)
+                    out.write(json.dumps(body, allow_nan=False) + "\n")
+                    out.flush()
             elif topic == P.STATUS_TOPIC:
                 print(format_status(body), flush=True)
             else:
                 print(f"{topic}  {json.dumps(body)}", flush=True)
-            if out:
-                out.write(json.dumps(body, allow_nan=False) + "\n")
-                out.flush()
     except KeyboardInterrupt:
         pass
     finally:

@@ -122,7 +122,7 @@ def test_publish_to_a_live_runtime_is_delivered(serve, tmp_path):
     assert s["delivered"] is True and s["runtime_handshakes"] >= 1 and s["runtime_disconnects"] == 0
 
 
-def test_subscribe_status_is_one_readable_line_and_jsonl_keeps_the_body(serve, tmp_path):
+def test_subscribe_status_is_one_readable_line_and_jsonl_holds_only_events(serve, tmp_path):
     out = tmp_path / "status.jsonl"
     # status arrives about once a second (and resets --timeout): stop it after the first line
     proc = subprocess.Popen([*SKELACT, "subscribe", "--from", serve.out, "--status", "--jsonl", str(out)],
@@ -137,8 +137,7 @@ def test_subscribe_status_is_one_readable_line_and_jsonl_keeps_the_body(serve, t
     for word in ("streams", "frames in", "rejected", "dropped", "infer p99"):
         assert word in line, line
     assert _stderr_lines(err) == []
-    bodies = [json.loads(x) for x in out.read_text().splitlines()]
-    assert bodies and bodies[0]["type"] == "status" and "frames_in" in bodies[0]
+    assert out.read_text() == ""  # recorded events are event bodies only (no events here)
 
 
 def test_publish_notices_the_runtime_going_away(tmp_path):
