@@ -203,6 +203,8 @@ def export_checkpoint(
             window=win,
             trained_on_layout=str(info.get("layout", "")),
             state=state_specs,
+            decision=dict(info["extra"].get("decision") or {}),
+            data=tuple(info["extra"].get("trained_on") or ()),
             extra={
                 "arch": info.get("arch"),
                 "model_args": info.get("model_args"),

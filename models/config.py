@@ -145,6 +145,13 @@ class TrainConfig:
     lambda_kl * L_KL. Pseudo labels for epoch e are the mean frame softmax of epochs
     [e - flr_window, e - 1], used from epoch ``flr_start`` on (paper: 10 and 10).
 
+    ``negatives``: other datasets (``PATH[:ID,...]``, ids = their classes that overlap
+    ours) whose train-split recordings are added as background-only clips, about
+    ``negative_ratio`` times as many frames as the positives (``models/negatives.py``).
+
+    ``augment``: random view, body, frame-rate, noise, dropout and second-person changes
+    of every training crop (``models/augment.py``), for other sources than the training one.
+
     ``eval_every``: epochs between held-out evaluations (the last epoch is always scored);
     ``threads``: torch CPU threads; ``swap_persons``: randomly permute the person slots of
     multi-person clips (the model sees persons jointly; this keeps it slot-order agnostic).
@@ -168,8 +175,13 @@ class TrainConfig:
     flr_window: int = 10
     threads: int = 2
     eval_every: int = 2
+    negatives: tuple[str, ...] = ()
+    negative_ratio: float = 1.0
+    augment: bool = False
 
     def __post_init__(self) -> None:
+        if self.negative_ratio < 0:
+            raise ValueError(f"negative_ratio must be >= 0, got {self.negative_ratio}")
         if self.supervision not in SUPERVISION:
             raise ValueError(f"supervision must be one of {SUPERVISION}, got {self.supervision!r}")
         if self.method not in METHODS:

@@ -158,12 +158,15 @@ class ClipDataset(torch.utils.data.Dataset):
     """
 
     def __init__(
-        self, clips: list[Clip], crop_frames: int, seed: int = 0, swap_persons: bool = False
+        self, clips: list[Clip], crop_frames: int, seed: int = 0, swap_persons: bool = False,
+        augment=None, velocity_gain: float = 10.0,
     ) -> None:
         self.clips = clips
         self.crop_frames = int(crop_frames)
         self.seed = int(seed)
         self.swap_persons = swap_persons
+        self.augment = augment  # an AugmentConfig, or None
+        self.velocity_gain = velocity_gain
         self.set_epoch(0)
 
     def _starts(self, i: int) -> list[int]:
@@ -188,10 +191,16 @@ class ClipDataset(torch.utils.data.Dataset):
         if self.swap_persons and x.shape[1] > 1:
             rng = np.random.default_rng([self.seed, self.epoch, i, start])
             x = x[:, rng.permutation(x.shape[1])]
+        src = np.arange(len(x))
+        if self.augment is not None:
+            from .augment import augment
+
+            x, src = augment(x, np.random.default_rng([self.seed, self.epoch, i, start, 3]), self.augment,
+                             self.velocity_gain)  # fmt: skip
         item = {"x": torch.from_numpy(np.ascontiguousarray(x)), "video": torch.from_numpy(clip.video_target),
                 "index": i, "start": start, "offset": clip.offset + start}  # fmt: skip
         if clip.frame_target is not None:
-            item["frame"] = torch.from_numpy(clip.frame_target[start : start + len(x)])
+            item["frame"] = torch.from_numpy(np.ascontiguousarray(clip.frame_target[start + src]))
         return item
 
 

@@ -10,6 +10,9 @@
   (video-level multi-label classification, as the seed papers report).
 * :func:`frame_map` — mean over classes of the AP of ranking all frames of all videos
   (pooled) by class score.
+* :func:`ood_mask` / :func:`ood_false_starts` — out-of-domain false starts per hour:
+  the time of a stream outside every labelled instance of a class that overlaps the
+  model's classes is out of domain, and a start event there is a false start.
 
 Conventions. Segments are **inclusive frame intervals** ``[start, end]`` (frame indices,
 not seconds), so a segment has ``end - start + 1`` frames and tIoU uses those lengths.
@@ -38,6 +41,8 @@ __all__ = [
     "frame_ap",
     "frame_map",
     "interpolated_prec_rec",
+    "ood_false_starts",
+    "ood_mask",
     "ranking_ap",
     "segment_iou",
     "tiou_key",
@@ -225,3 +230,61 @@ def frame_ap(frame_labels: Sequence[np.ndarray], frame_scores: Sequence[np.ndarr
 def frame_map(frame_labels: Sequence[np.ndarray], frame_scores: Sequence[np.ndarray]) -> float:
     """Frame-level mAP: mean of :func:`frame_ap` over classes with a positive frame."""
     return _nanmean(frame_ap(frame_labels, frame_scores))
+
+
+# ----------------------------------------------------------------------------- out of domain
+
+
+def ood_mask(t: np.ndarray, overlapping: Iterable[tuple[float, float]]) -> np.ndarray:
+    """(T,) bool: True for the rows of a stream (row times ``t``, seconds) that lie outside
+    every span ``(start_s, end_s)`` (inclusive) of an instance of an overlapping class.
+    Masking is per instance, not per sequence: a recording with one kick in it is still
+    out of domain everywhere else."""
+    t = np.asarray(t, dtype=np.float64)
+    out = np.ones(len(t), dtype=bool)
+    for a, b in overlapping:
+        out &= ~((t >= a) & (t <= b))
+    return out
+
+
+def _row_durations(t: np.ndarray, max_gap_s: float = 1.0) -> np.ndarray:
+    """Seconds each row stands for: the time to the next row (the last row: the median
+    step), capped at ``max_gap_s`` so recording gaps do not count as watched time."""
+    t = np.asarray(t, dtype=np.float64)
+    if len(t) < 2:
+        return np.zeros(len(t))
+    d = np.diff(t)
+    d = np.append(d, np.median(d))
+    return np.clip(d, 0.0, max_gap_s)
+
+
+def ood_false_starts(streams: dict[Hashable, np.ndarray], overlapping: dict[Hashable, list[tuple[float, float]]],
+                     starts: Iterable[tuple[Hashable, int, int]]) -> dict:  # fmt: skip
+    """Out-of-domain false starts per stream-hour.
+
+    ``streams``: stream id -> row times (seconds). ``overlapping``: stream id -> the
+    (start_s, end_s) spans of instances of classes that overlap the model's classes.
+    ``starts``: (stream, row index, class_id) of every start event (the row its ``seq``
+    names). Starts of streams not in ``streams`` are ignored.
+
+    Returns ``ood_hours`` (out-of-domain time, hours), ``ood_false_starts`` (starts on
+    an out-of-domain row), ``ood_false_starts_per_hour`` (NaN without OOD time),
+    ``per_class`` ({class_id: false starts}) and ``starts_in_domain`` (starts inside an
+    overlapping instance: not counted against the model).
+    """
+    masks = {s: ood_mask(t, overlapping.get(s, ())) for s, t in streams.items()}
+    hours = sum(float((_row_durations(t) * masks[s]).sum()) for s, t in streams.items()) / 3600.0
+    false = inside = 0
+    per_class: dict[int, int] = defaultdict(int)
+    for stream, row, cid in starts:
+        m = masks.get(stream)
+        if m is None or not 0 <= row < len(m):
+            continue
+        if m[row]:
+            false += 1
+            per_class[int(cid)] += 1
+        else:
+            inside += 1
+    return {"ood_hours": hours, "ood_false_starts": false,
+            "ood_false_starts_per_hour": false / hours if hours > 0 else float("nan"),
+            "per_class": dict(sorted(per_class.items())), "starts_in_domain": inside}  # fmt: skip

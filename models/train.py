@@ -45,7 +45,9 @@ from .flr import PseudoLabelBank, flr_losses
 from .losses import frame_ce, mil_bce
 from .network import ActionNet, build_model, count_parameters
 
-__all__ = ["TrainResult", "evaluate", "train"]
+__all__ = ["CALIBRATION_FRAMES", "TrainResult", "evaluate", "train"]
+
+CALIBRATION_FRAMES = 30 * 60 * 10  # per negatives dataset: up to 10 minutes held out for thresholds
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,8 @@ def _batch_loss(model: ActionNet, batch: dict, cfg: TrainConfig, epoch: int,
 
 
 def _run_epoch(model: ActionNet, data: ClipDataset, opt: torch.optim.Optimizer, cfg: TrainConfig,
-               epoch: int, bank: PseudoLabelBank | None, device: str = "cpu") -> dict[str, float]:  # fmt: skip
+               epoch: int, bank: PseudoLabelBank | None, device: str = "cpu",
+               on_step: Callable[[], None] | None = None) -> dict[str, float]:  # fmt: skip
     model.train()
     data.set_epoch(epoch)
     torch.manual_seed(cfg.seed * 1_000_003 + epoch)
@@ -95,6 +98,8 @@ def _run_epoch(model: ActionNet, data: ClipDataset, opt: torch.optim.Optimizer, 
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
+        if on_step is not None:
+            on_step()
         n = len(batch["x"])
         seen += n
         for k, v in {"loss": loss.item(), **parts}.items():
@@ -173,6 +178,12 @@ def _detection_map(
         return {}
 
 
+def _licence(ds: Dataset) -> dict:
+    """The licence a dataset's metadata states (the shared npz folders keep it in meta.json)."""
+    lic = ds.meta.get("license")
+    return {"licence": lic} if lic else {}
+
+
 def _fmt(row: dict) -> str:
     keys = [k for k in row if k not in ("epoch", "seconds")]
     parts = " ".join(f"{k} {row[k]:.4f}" for k in keys)
@@ -182,13 +193,16 @@ def _fmt(row: dict) -> str:
 def train(train_ds: Dataset, cfg: TrainConfig, model_cfg: ModelConfig | None = None,
           out_dir: str | Path | None = None, eval_ds: Dataset | None = None,
           resume: str | Path | None = None, persons: int | None = None,
-          on_epoch: Callable[[dict], None] | None = None, device: str = "cpu") -> TrainResult:  # fmt: skip
+          on_epoch: Callable[[dict], None] | None = None, device: str = "cpu",
+          on_step: Callable[[int, int], None] | None = None) -> TrainResult:  # fmt: skip
     """Train a model on ``train_ds``; write ``out_dir/last.ckpt`` (and ``best.ckpt``).
 
     ``model_cfg`` gives the backbone shape (CPU causal default); its ``num_classes``,
     ``persons``, ``joints``, ``channels`` and ``heads`` are set from the data and ``cfg``.
     ``persons`` (default: most persons in one frame, capped at 2) sets NormConfig.persons.
-    ``on_epoch(row)`` receives each epoch's numbers (default: logged). Raises
+    ``on_epoch(row)`` receives each epoch's numbers (default: logged); ``on_step(done, total)``
+    is called after every optimiser step with the steps done and the steps of the whole run
+    (counting the epochs a resumed run skips), for a progress bar. Raises
     ``SupervisionError`` when the labels do not support ``cfg.supervision``. ``device``: where
     the model trains ("cpu", "cuda", ...); batches go there, the FLR bank stays on the CPU.
     """
@@ -207,10 +221,35 @@ def train(train_ds: Dataset, cfg: TrainConfig, model_cfg: ModelConfig | None = N
     clips = prepare_clips(train_ds, norm, cfg.fps, class_ids, frame_labels=full)
     if not clips:
         raise ValueError(f"dataset {train_ds.name!r} has no usable training sequences")
+    trained_on = [{"dataset": train_ds.name, "use": "classes", **_licence(train_ds)}]
+    positives, held_out = clips, []
+    if cfg.negatives:
+        from .negatives import negative_clips
+
+        budget = int(cfg.negative_ratio * sum(c.num_frames for c in clips))
+        positives = list(clips)
+        for i, spec in enumerate(cfg.negatives):
+            neg, info, rest = negative_clips(spec, norm, cfg.fps, len(class_ids) + 1, budget // len(cfg.negatives),
+                                             seed=cfg.seed + i, holdout_frames=CALIBRATION_FRAMES)  # fmt: skip
+            clips += neg
+            held_out += rest
+            trained_on.append(info)
+        offset = 0
+        for c in clips:  # the FLR bank indexes all frames, negatives included
+            c.offset = offset
+            offset += c.num_frames
     eval_clips = (
         prepare_clips(eval_ds, norm, cfg.fps, class_ids, frame_labels=True) if eval_ds else []
     )
-    data = ClipDataset(clips, cfg.crop_frames, cfg.seed, cfg.swap_persons and persons > 1)
+    aug = None
+    bank_needed = cfg.heads == 2
+    if cfg.augment:
+        from .augment import AugmentConfig
+
+        # FLR's pseudo-label bank indexes source frames: no frame-rate jitter there
+        aug = AugmentConfig(fps_jitter=0.0) if bank_needed else AugmentConfig()
+    data = ClipDataset(clips, cfg.crop_frames, cfg.seed, cfg.swap_persons and persons > 1, augment=aug,
+                       velocity_gain=norm.velocity_gain)  # fmt: skip
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = sum(c.num_frames for c in clips)
     bank = PseudoLabelBank(total, model_cfg.num_outputs, cfg.flr_window) if cfg.heads == 2 else None
@@ -243,9 +282,23 @@ def train(train_ds: Dataset, cfg: TrainConfig, model_cfg: ModelConfig | None = N
     out = Path(out_dir) if out_dir is not None else None
     meta = dict(classes=classes, norm=norm, fps=cfg.fps, layout_trained_on=train_ds.layout,
                 dataset=train_ds.name)  # fmt: skip
+    data_extra = {"trained_on": trained_on}
+    total_steps = done_steps = 0
+    if on_step is not None:  # counted exactly: crops per epoch vary with their random phases
+        for e in range(cfg.epochs):
+            data.set_epoch(e)  # _run_epoch sets its own epoch again
+            total_steps += math.ceil(len(data) / cfg.batch_size)
+            done_steps = total_steps if e < start else done_steps
+
+    def step_done() -> None:
+        nonlocal done_steps
+        done_steps += 1
+        on_step(done_steps, total_steps)
+
     for epoch in range(start, cfg.epochs):
         t0 = time.time()
-        row: dict = {"epoch": epoch, **_run_epoch(model, data, opt, cfg, epoch, bank, device)}
+        row: dict = {"epoch": epoch, **_run_epoch(model, data, opt, cfg, epoch, bank, device,
+                                                  step_done if on_step else None)}  # fmt: skip
         last = epoch == cfg.epochs - 1
         if eval_clips and ((epoch + 1) % max(cfg.eval_every, 1) == 0 or last):
             row.update(
@@ -261,7 +314,7 @@ def train(train_ds: Dataset, cfg: TrainConfig, model_cfg: ModelConfig | None = N
         if improved:
             best_loss, best_epoch = row["test_loss"], epoch
         if out is not None:
-            extra = {"epoch": epoch, "history": history, "best_epoch": best_epoch}
+            extra = {"epoch": epoch, "history": history, "best_epoch": best_epoch, **data_extra}
             if improved:
                 save_checkpoint(out / "best.ckpt", model, model_cfg, cfg, extra=extra, **meta)
             resume_state = {"epoch": epoch, "optimizer": opt.state_dict(), "best_loss": best_loss,
@@ -275,4 +328,18 @@ def train(train_ds: Dataset, cfg: TrainConfig, model_cfg: ModelConfig | None = N
                 **meta,
             )
     model.eval().cpu()
+    if held_out and full and out is not None and start < cfg.epochs:
+        from .calibrate import calibrate_decision, clip_scores
+
+        log.info("calibrating decision thresholds on %d held-out negative frames", sum(c.num_frames for c in held_out))
+        decision = calibrate_decision(clip_scores(model, positives), [c.frame_target for c in positives],
+                                      clip_scores(model, held_out), cfg.fps)  # fmt: skip
+        data_extra["decision"] = decision
+        for name in ("last.ckpt", "best.ckpt"):
+            if (out / name).is_file():
+                ck = read_checkpoint(out / name)
+                ck["extra"]["decision"] = decision
+                tmp = out / f".{name}.tmp"
+                torch.save(ck, tmp)
+                tmp.replace(out / name)
     return TrainResult(model, model_cfg, cfg, history, best_epoch, time.time() - t_start, out)

@@ -60,6 +60,12 @@ def _fix_units(j: np.ndarray, units: str) -> np.ndarray:
 class DetectorConfig:
     """Decision settings and state limits (the model itself brings its own metadata).
 
+    ``events``: the event state machine's settings; None (default) takes the model's
+    own (per-class thresholds calibrated at training time, in its metadata's
+    ``decision``), or the defaults for a model without them. ``event_overrides``:
+    (name, value) pairs (on, off, min_frames, min_gap) applied to every class on top of
+    the model's settings — what explicit ``--on/--off`` flags do.
+
     ``interp_gap_s``: input gaps up to this long are interpolated; longer ones (up to
     ``max_gap_s``) give absent (all-NaN) model frames. ``max_gap_s``: a stream whose
     ``t`` jumps further, or a track absent longer, restarts its state (end reason
@@ -72,7 +78,8 @@ class DetectorConfig:
     """
 
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
-    events: EventConfig = field(default_factory=EventConfig)
+    events: EventConfig | None = None
+    event_overrides: tuple[tuple[str, float], ...] = ()
     interp_gap_s: float = 0.5
     max_gap_s: float = 1.0
     max_seq_gap: int = 150
@@ -184,6 +191,8 @@ class DetectorCore:
         self._actions = np.asarray(self.meta.action_indices)
         self.infer_ms: deque[float] = deque(maxlen=2048)
         self._open_ids: dict[tuple[str, tuple[int, int]], str] = {}
+        self.events_cfg: EventConfig = (self.cfg.events if self.cfg.events is not None
+                                        else self.meta.event_config(**dict(self.cfg.event_overrides)))  # fmt: skip
         self.bank = make_bank(engine)
         self.bank.max_slots = max(1, int(self.cfg.max_state_mb * (1 << 20)) // max(1, self.bank.bytes_per_track))
         self._slots: dict[int, _Track] = {}
@@ -196,7 +205,7 @@ class DetectorCore:
             track=track,
             resampler=Resampler(m.fps, interp_gap_s=self.cfg.interp_gap_s, max_fill=self.max_fill),
             smoother=Smoother(self.cfg.smoothing, m.num_classes),
-            events=EventTracker(self.cfg.events, m.num_classes),
+            events=EventTracker(self.events_cfg, m.num_classes),
         )
         tr.slot = self.bank.allocate()
         self._slots[tr.slot] = tr

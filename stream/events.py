@@ -22,6 +22,9 @@ frame); decisions of one frame come ends first, then starts, each by class index
 Durations (``min_frames``, ``min_gap``) are counted in frames as fed, i.e. at the
 model's fps; ``seq``/``t`` are carried through as labels of those frames.
 
+``on``, ``off`` and ``min_frames`` may differ per class (``EventConfig.*_by_class``):
+a model's metadata can carry thresholds calibrated per class on held-out negatives.
+
 A non-finite score (NaN, +-inf) counts as 0 for decisions: a low frame. ``peak_score``
 and decision ``score`` fields then report 0 for that frame, never NaN.
 """
@@ -52,8 +55,19 @@ class EventConfig:
     off: float = 0.3
     min_frames: int = 4
     min_gap: int = 4
+    on_by_class: tuple[float, ...] = ()
+    off_by_class: tuple[float, ...] = ()
+    min_frames_by_class: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        for name in ("on_by_class", "off_by_class", "min_frames_by_class"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for c, (on, off) in enumerate(zip(self.ons(len(self.on_by_class) or len(self.off_by_class) or 1),
+                                          self.offs(len(self.on_by_class) or len(self.off_by_class) or 1))):
+            if not (0.0 <= off < on <= 1.0):
+                raise ValueError(f"event thresholds of class {c} need 0 <= off < on <= 1; got off={off}, on={on}")
+        if any(not _is_int(v) or v < 1 for v in self.min_frames_by_class):
+            raise ValueError(f"min_frames_by_class must hold integers >= 1; got {self.min_frames_by_class}")
         for name in ("on", "off"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not np.isfinite(v):
@@ -64,6 +78,25 @@ class EventConfig:
             v = getattr(self, name)
             if not _is_int(v) or v < 1:
                 raise ValueError(f"event {name} must be an integer >= 1 (frames); got {v!r}")
+
+    def _per_class(self, by_class: tuple, scalar, k: int) -> np.ndarray:
+        if not by_class:
+            return np.full(k, scalar)
+        if len(by_class) != k:
+            raise ValueError(f"{len(by_class)} per-class values for {k} classes")
+        return np.asarray(by_class)
+
+    def ons(self, k: int) -> np.ndarray:
+        """(k,) start threshold per class (``on_by_class`` when given, else ``on``)."""
+        return self._per_class(self.on_by_class, self.on, k).astype(np.float64)
+
+    def offs(self, k: int) -> np.ndarray:
+        """(k,) end threshold per class."""
+        return self._per_class(self.off_by_class, self.off, k).astype(np.float64)
+
+    def min_frames_per_class(self, k: int) -> np.ndarray:
+        """(k,) frames above ``on`` before a start, per class."""
+        return self._per_class(self.min_frames_by_class, self.min_frames, k).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -120,6 +153,9 @@ class EventTracker:
             raise ValueError(f"num_classes must be an integer >= 1; got {num_classes!r}")
         self.cfg = cfg
         self.num_classes = int(num_classes)
+        self._on = cfg.ons(self.num_classes)
+        self._off = cfg.offs(self.num_classes)
+        self._min_frames = cfg.min_frames_per_class(self.num_classes)
         self._reset()
 
     def _reset(self) -> None:
@@ -151,15 +187,16 @@ class EventTracker:
         if not finite.all():
             s[~finite] = 0.0
         seq, t = int(seq), float(t)
-        on, off = self.cfg.on, self.cfg.off
-        min_frames, min_gap = self.cfg.min_frames, self.cfg.min_gap
+        ons, offs, min_frames_c = self._on, self._off, self._min_frames
+        min_gap = self.cfg.min_gap
         busy = self._busy
-        visit = set(np.flatnonzero(s > off).tolist())
+        visit = set(np.flatnonzero(s > offs).tolist())
         visit.update(busy)
         ends: list[Decision] = []
         starts: list[Decision] = []
         for c in sorted(visit):
             v = float(s[c])
+            on, off, min_frames = ons[c], offs[c], min_frames_c[c]
             st = busy.get(c)
             if st is None:
                 st = busy[c] = _ClassState()

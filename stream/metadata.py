@@ -16,7 +16,8 @@ from .normalize import NormConfig
 __all__ = ["FORMAT_VERSION", "META_KEY", "STATE_KINDS", "ModelError", "ModelMeta", "StateSpec"]
 
 META_KEY = "skelact"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 2 added ``decision`` and ``data``; version-1 files load unchanged
 MODES = ("window", "step")
 
 
@@ -109,6 +110,8 @@ class ModelMeta:
     state: tuple[StateSpec, ...] = ()
     format_version: int = FORMAT_VERSION
     extra: dict = field(default_factory=dict, compare=False)
+    decision: dict = field(default_factory=dict, compare=False)
+    data: tuple[dict, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -120,6 +123,34 @@ class ModelMeta:
             raise ModelError("a step-mode model must list its state tensors")
         if self.mode == "window" and self.window < self.lookahead + 1:
             raise ModelError(f"window {self.window} shorter than lookahead + 1 ({self.lookahead + 1})")
+        if self.decision:
+            try:
+                self.event_config()
+            except (ValueError, TypeError, KeyError) as e:
+                raise ModelError(f"invalid decision settings in the metadata: {e}") from None
+
+    def event_config(self, **overrides):
+        """The model's own decision settings as an ``EventConfig``: per-class ``on``,
+        ``off`` and ``min_frames`` and a ``min_gap`` from ``decision`` where present,
+        the defaults elsewhere. ``overrides`` (any of on, off, min_frames, min_gap) set
+        that setting for every class: explicit flags win over the metadata. ValueError
+        when the result is inconsistent (e.g. an ``off`` above a class's ``on``)."""
+        from .events import EventConfig
+
+        d, k = self.decision, len(self.classes)
+        kw: dict = {}
+        for key in ("on", "off", "min_frames"):
+            if key in overrides:
+                kw[key] = overrides[key]
+            elif key in d:
+                vals = list(d[key])
+                if len(vals) != k:
+                    raise ValueError(f"decision {key} has {len(vals)} values for {k} classes")
+                cast = int if key == "min_frames" else float
+                kw[f"{key}_by_class"] = tuple(cast(v) for v in vals)
+        if "min_gap" in overrides or "min_gap" in d:
+            kw["min_gap"] = int(overrides.get("min_gap", d.get("min_gap")))
+        return EventConfig(**kw)
 
     @property
     def num_classes(self) -> int:
@@ -147,6 +178,7 @@ class ModelMeta:
         d["classes"] = [{"id": c, "name": n} for c, n in self.classes]
         d["norm"] = self.norm.to_dict()
         d["state"] = [s.to_dict() for s in self.state]
+        d["data"] = [dict(x) for x in self.data]
         return json.dumps(d, sort_keys=True, allow_nan=False)
 
     @classmethod
@@ -154,10 +186,10 @@ class ModelMeta:
         try:
             d = json.loads(text)
             version = int(d.get("format_version", 0))
-            if version != FORMAT_VERSION:
+            if version not in READABLE_VERSIONS:
                 raise ModelError(
                     f"{source}: skelact metadata format {version} is not supported "
-                    f"(this skelact reads format {FORMAT_VERSION})"
+                    f"(this skelact reads formats {', '.join(map(str, READABLE_VERSIONS))})"
                 )
             return cls(
                 name=str(d["name"]),
@@ -176,6 +208,8 @@ class ModelMeta:
                 state=tuple(StateSpec.from_dict(s) for s in d.get("state", [])),
                 format_version=version,
                 extra=dict(d.get("extra", {})),
+                decision=dict(d.get("decision") or {}),
+                data=tuple(dict(x) for x in d.get("data") or ()),
             )
         except ModelError:
             raise

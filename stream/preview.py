@@ -4,7 +4,9 @@
 needs a display) and/or a video file (``out_path``; headless). ``PubFeed`` subscribes to
 a runtime's PUB socket (``scores/<stream>``, ``event/<stream>``, ``status``) without ever
 blocking the caller and keeps the latest class scores (names from ``status``) and the
-recent events for the overlay. Without a feed only the skeleton is drawn.
+recent events for the overlay. ``TimelineFeed`` is its offline twin for ``skelact detect
+--preview-out``: the overlay of a finished run, source frame by source frame. Without a
+feed only the skeleton is drawn.
 
 Skeletons come either as image landmarks (x, y normalised to [0, 1], y down; MediaPipe)
 drawn onto the image, or, for sources without an image (replay, mocap), as metric joints
@@ -25,7 +27,7 @@ import numpy as np
 
 from .layouts import get_layout, to_canonical
 
-__all__ = ["PreviewError", "PubFeed", "Overlay", "Preview", "draw_skeleton", "render_frame",
+__all__ = ["PreviewError", "PubFeed", "TimelineFeed", "Overlay", "Preview", "draw_skeleton", "render_frame",
            "BONE_COLOR", "JOINT_COLOR"]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -131,6 +133,51 @@ class PubFeed:
         self.sock.close(0)
 
 
+class TimelineFeed:
+    """The overlay of a finished detection run, source frame by source frame.
+
+    ``names``: class names in score-column order; ``scores`` (T, K) per source frame
+    (None: none drawn); ``segments``: (column, start, end) inclusive source frames of the
+    detections; ``t`` (T,) source times in seconds (durations). ``at(i)`` (``i``
+    non-decreasing) returns the overlay for frame ``i``: that frame's scores, the
+    detections covering it, and the starts and ends reached so far. A file has no "live":
+    a detection shows from its (back-dated) start frame to its end frame.
+    """
+
+    def __init__(self, names: list[str], scores: np.ndarray | None, segments: list[tuple[int, int, int]],
+                 t: np.ndarray) -> None:  # fmt: skip
+        self.overlay = Overlay(names=list(names))
+        self.scores = scores
+        self.t = np.asarray(t, dtype=np.float64)
+        self._starts: dict[int, list[tuple[int, int, int]]] = {}
+        self._ends: dict[int, list[tuple[int, int, int]]] = {}
+        for k, (c, s, e) in enumerate(sorted(segments, key=lambda x: (x[1], x[2]))):
+            self._starts.setdefault(int(s), []).append((k, int(c), int(e)))
+            self._ends.setdefault(int(e), []).append((k, int(c), int(s)))
+        self._next = 0
+
+    def _name(self, c: int) -> str:
+        names = self.overlay.names
+        return names[c] if 0 <= c < len(names) else f"class {c}"
+
+    def at(self, i: int) -> Overlay:
+        ov = self.overlay
+        while self._next <= i:
+            f = self._next
+            for k, c, s in self._ends.get(f - 1, []):  # inclusive ends: gone from the next frame
+                ov.active.pop(str(k), None)
+                dur = float(self.t[f - 1] - self.t[s]) if f - 1 < len(self.t) else 0.0
+                ov.events.append(f"end {self._name(c)}  {dur:.1f}s")
+            for k, c, _e in self._starts.get(f, []):
+                ov.active[str(k)] = self._name(c)
+                ov.events.append(f"start {self._name(c)}  t={self.t[f]:.1f}s" if f < len(self.t)
+                                 else f"start {self._name(c)}")  # fmt: skip
+            self._next += 1
+        if self.scores is not None and 0 <= i < len(self.scores):
+            ov.scores = [float(v) for v in self.scores[i]]
+        return ov
+
+
 # ----------------------------------------------------------------------------- drawing
 
 
@@ -168,9 +215,13 @@ def _front_view(joints: np.ndarray, layout: str, size: tuple[int, int]) -> np.nd
     lay = get_layout(layout)
     sign = np.asarray(lay.axes[:2])
     xy = joints[..., :2].astype(np.float64) * sign  # canonical: x to the camera's left, y up
-    centre = np.nanmean(to_canonical(joints, lay)[:, 0, :2], axis=0) if joints.shape[0] else np.zeros(2)
+    pelvis = to_canonical(joints, lay)[:, 0, :2] if joints.shape[0] else np.zeros((0, 2))
+    ok = np.isfinite(pelvis).all(1)  # nanmean of nothing would warn: an absent person is normal
+    centre = pelvis[ok].mean(0) if ok.any() else np.full(2, np.nan)
     if not np.isfinite(centre).all():
-        centre = np.nanmean(xy.reshape(-1, 2), axis=0) if np.isfinite(xy).any() else np.zeros(2)
+        flat = xy.reshape(-1, 2)
+        good = np.isfinite(flat).all(1)
+        centre = flat[good].mean(0) if good.any() else np.zeros(2)
     h, w = size
     scale = 0.4 * h
     px = w / 2 - (xy[..., 0] - centre[0]) * scale  # canonical +x (camera's left) = image left

@@ -56,13 +56,11 @@ def publisher_proc(endpoint: str, streams: list[str], fps: float, duration: floa
     import zmq
 
     from skelact.stream import protocol as P
+    from skelact.stream.client import push_socket
     from skelact.stream.synthetic import make_sequence
 
     ctx = zmq.Context()
-    sock = ctx.socket(zmq.PUSH)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.SNDHWM, 1000)
-    sock.connect(endpoint)
+    sock = push_socket(ctx, endpoint, hwm=1000, linger_ms=0)
     seq = make_sequence("bench", num_frames=600, seed=os.getpid() % 1000)
     joints = np.ascontiguousarray(seq.joints, dtype=np.float32)
     sent = dropped = 0
@@ -98,6 +96,7 @@ def run_e2e(model: str, streams: int, fps: float, duration: float, provider: str
     import zmq
 
     from skelact.stream import protocol as P
+    from skelact.stream.client import sub_socket
 
     ctx = mp.get_context("spawn")
     ready, result, window = ctx.Queue(), ctx.Queue(), ctx.Queue()
@@ -107,12 +106,7 @@ def run_e2e(model: str, streams: int, fps: float, duration: float, provider: str
     rt.start()
     in_ep, out_ep = ready.get(timeout=60)
     zctx = zmq.Context()
-    sub = zctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.LINGER, 0)
-    sub.setsockopt(zmq.RCVHWM, 0)
-    sub.setsockopt_string(zmq.SUBSCRIBE, "scores/")
-    sub.setsockopt_string(zmq.SUBSCRIBE, "status")
-    sub.connect(out_ep)
+    sub = sub_socket(zctx, out_ep, ["scores/", P.STATUS_TOPIC], hwm=0)  # unbounded: every score is measured
     names = [f"s{i:04d}" for i in range(streams)]
     groups = [names[i::publishers] for i in range(publishers)]
     start_at = time.time() + 1.5 + 0.02 * streams

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "export": "export_cmd",
     "model": "model_cmd",
     "eval": "eval_cmd",
+    "plot": "plot",
     "bench": "bench",
     "data": "data_cmd",
 }

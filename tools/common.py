@@ -17,12 +17,15 @@ def add_detector_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--alpha", type=float, default=s.alpha, help=f"EMA weight of the new frame (default {s.alpha})")
     g.add_argument("--smooth-window", type=int, default=s.window,
                    help=f"frames of the causal moving average (default {s.window})")
-    g.add_argument("--on", type=float, default=e.on, help=f"score that starts an action (default {e.on})")
-    g.add_argument("--off", type=float, default=e.off, help=f"score below which it ends (default {e.off})")
-    g.add_argument("--min-frames", type=int, default=e.min_frames,
-                   help=f"model frames above --on before a start (default {e.min_frames})")
-    g.add_argument("--min-gap", type=int, default=e.min_gap,
-                   help=f"model frames below --off before an end (default {e.min_gap})")
+    g.add_argument("--on", type=float, default=None,
+                   help=f"score that starts an action, every class (default: the model's calibrated per-class "
+                        f"thresholds, `skelact model info`; {e.on} for a model without them)")
+    g.add_argument("--off", type=float, default=None,
+                   help=f"score below which an action ends, every class (default: the model's, else {e.off})")
+    g.add_argument("--min-frames", type=int, default=None,
+                   help=f"model frames above --on before a start (default: the model's, else {e.min_frames})")
+    g.add_argument("--min-gap", type=int, default=None,
+                   help=f"model frames below --off before an end (default: the model's, else {e.min_gap})")
     g.add_argument("--silence-timeout", type=float, default=d.silence_timeout_s,
                    help=f"seconds of silence that close a stream or track (default {d.silence_timeout_s})")
     g.add_argument("--max-gap-s", type=float, default=d.max_gap_s,
@@ -32,12 +35,14 @@ def add_detector_args(p: argparse.ArgumentParser) -> None:
 
 
 def detector_config(args: argparse.Namespace, scores: bool = False) -> DetectorConfig:
-    """Build the DetectorConfig from parsed args; ValueError explains a bad combination.
+    """Build the DetectorConfig from parsed args; ValueError explains a bad combination
+    (thresholds are checked against the model when the detection core is built).
     The caps (``--max-streams`` etc.) are taken when the parser has them (serve)."""
     caps = {k: getattr(args, k) for k in ("max_streams", "max_tracks", "max_state_mb") if hasattr(args, k)}
     return DetectorConfig(
         smoothing=SmoothingConfig(kind=args.smoothing, alpha=args.alpha, window=args.smooth_window),
-        events=EventConfig(on=args.on, off=args.off, min_frames=args.min_frames, min_gap=args.min_gap),
+        event_overrides=tuple((k, v) for k, v in (("on", args.on), ("off", args.off), ("min_frames", args.min_frames),
+                                                  ("min_gap", args.min_gap)) if v is not None),
         silence_timeout_s=args.silence_timeout,
         max_gap_s=args.max_gap_s,
         scores=scores,

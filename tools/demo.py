@@ -2,7 +2,9 @@
 
 Starts the streaming runtime (step mode) on loopback, replays held-back PRECOG
 sequences into it in real time through the same publisher as `skelact publish`, and
-prints the events as they arrive beside the ground truth.
+prints the events as they arrive beside the ground truth. ``--webcam N`` and ``--video
+FILE`` publish MediaPipe Pose from a camera or a video file (read at its own frame rate,
+like a camera) instead, through `skelact publish` itself.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ DEFAULT_SEQUENCES = ("Seq3_11", "Seq5_12")
 def build_parser() -> argparse.ArgumentParser:
     from .cli import ArgumentParser, number
     from .common import add_detector_args
+    from .detect import suffix_type
 
     p = ArgumentParser(
         prog="skelact demo",
@@ -34,10 +37,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="ONNX model (default: the bundled step model)")
     p.add_argument("--speed", type=number(float, gt=0), default=1.0,
                    help="replay speed factor, > 0 (default 1 = real time)")
-    p.add_argument("--webcam", type=number(int, ge=0), default=None, metavar="N",
-                   help="use webcam N through MediaPipe instead of the recorded data")
+    live = p.add_mutually_exclusive_group()
+    live.add_argument("--webcam", type=number(int, ge=0), default=None, metavar="N",
+                      help="use webcam N through MediaPipe instead of the recorded data")
+    live.add_argument("--video", type=_video_file, default=None, metavar="FILE",
+                      help="use a video file through MediaPipe instead, read at its own fps like a camera")
+    p.add_argument("--max-frames", type=number(int, ge=1), default=None, metavar="N",
+                   help="--video/--webcam: stop after N frames")
+    p.add_argument("--preview-out", type=suffix_type(".mp4", ".avi"), default=None, metavar="FILE.mp4",
+                   help="--video/--webcam: also write the frames with the skeleton, the runtime's top scores "
+                        "and its events drawn")  # fmt: skip
     add_detector_args(p)
     return p
+
+
+def _video_file(text: str) -> str:
+    """An argparse ``type``: an existing file (the video is opened later, by publish)."""
+    from pathlib import Path
+
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"no such video file: {text!r}")
+    return text
 
 
 def _gt_at(seq, row: int, classes: dict[int, str]) -> str:
@@ -50,6 +70,10 @@ def _gt_at(seq, row: int, classes: dict[int, str]) -> str:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    live = args.webcam is not None or args.video is not None
+    if (args.max_frames is not None or args.preview_out is not None) and not live:
+        print("skelact demo: --max-frames and --preview-out need --video or --webcam", file=sys.stderr)
+        return 2
     import logging
 
     import zmq
@@ -71,8 +95,8 @@ def main(argv: list[str]) -> int:
         # the replay must not lose frames (its events are compared with the labels); a live
         # camera keeps the runtime's age budget
         cfg = RuntimeConfig(in_endpoint="tcp://127.0.0.1:*", out_endpoint="tcp://127.0.0.1:*",
-                            detector=detector_config(args),
-                            **({} if args.webcam is not None else {"max_age_ms": 0.0}))  # fmt: skip
+                            detector=detector_config(args, scores=args.preview_out is not None),
+                            **({} if live else {"max_age_ms": 0.0}))  # fmt: skip
         ds = load_dataset(precog_path())
         seqs = [ds[s] for s in args.sequences]
     except (ModelError, KeyError, ValueError) as e:
@@ -96,15 +120,23 @@ def main(argv: list[str]) -> int:
     names = {c: n for c, n in ds.classes.items()}
     done = threading.Event()
     starts = ends = 0
-    source_rc: list[int] = []  # the webcam publisher's exit status (no camera: non-zero)
+    source_rc: list[int] = []  # the live publisher's exit status (no camera: non-zero)
 
-    def webcam_publisher() -> None:
+    def live_publisher() -> None:
         from . import publish
 
-        print(f"\n--- webcam {args.webcam} through MediaPipe (one person); Ctrl-C stops")
+        if args.webcam is not None:
+            what, argv = f"webcam {args.webcam}", ["--webcam", str(args.webcam), "--stream", f"webcam{args.webcam}"]
+        else:
+            what, argv = f"video {args.video}", ["--video", args.video]
+        argv += ["--to", rt.in_endpoint]
+        if args.max_frames is not None:
+            argv += ["--max-frames", str(args.max_frames)]
+        if args.preview_out is not None:
+            argv += ["--preview-out", args.preview_out, "--preview-from", rt.out_endpoint]
+        print(f"\n--- {what} through MediaPipe (one person); Ctrl-C stops", flush=True)
         try:
-            source_rc.append(publish.main(["--webcam", str(args.webcam), "--to", rt.in_endpoint,
-                                           "--stream", f"webcam{args.webcam}"]))  # fmt: skip
+            source_rc.append(publish.main(argv))
         except BaseException:
             source_rc.append(1)
             raise
@@ -120,7 +152,7 @@ def main(argv: list[str]) -> int:
             time.sleep(0.5)
         done.set()
 
-    th = threading.Thread(target=webcam_publisher if args.webcam is not None else publisher, daemon=True)
+    th = threading.Thread(target=live_publisher if live else publisher, daemon=True)
     th.start()
     deadline = None
     try:
@@ -133,9 +165,12 @@ def main(argv: list[str]) -> int:
                 continue
             topic, body = P.decode_pub(sub.recv_multipart())
             seq = by_id.get(body.get("stream"))
-            gt = _gt_at(seq, body["seq"], names) if seq is not None else "-"
             starts += body["type"] == "start"
             ends += body["type"] == "end"
+            if live:  # no ground truth for a camera or a video
+                print(f"  {format_event(body)}", flush=True)
+                continue
+            gt = _gt_at(seq, body["seq"], names) if seq is not None else "-"
             print(f"  {format_event(body)}   | ground truth at seq {body['seq']}: {gt}", flush=True)
     except KeyboardInterrupt:
         pass

@@ -1,456 +1,27 @@
 """`skelact eval`: detection mAP (plus video and frame mAP) of predictions against ground truth.
 
-Ground truth (``--gt``): a ``labels.csv`` (``sequence,class_id,start_frame,end_frame``,
-0-based inclusive frames, extra columns ignored) or a dataset folder/file readable by
-``skelact.stream.formats.load_dataset`` (frame or interval labels). Predictions
-(``--pred``): a CSV with the same columns plus ``score`` (what ``skelact detect -o
-x.csv`` writes), or recorded events as JSON Lines (``skelact detect -o x.jsonl``,
-``skelact subscribe --jsonl``): ``start``/``end`` bodies are paired by ``event_id``,
-stream = sequence id, segment = [start ``seq``, end ``seq``], score = end's
-``peak_score``, class = ``class_id``; other lines (status, scores, ...) are skipped.
-
-JSON output (``--json OUT``), fractions in [0, 1]:
-
-* ``detection_map``: {"0.1": ..., ..., "0.5": ..., "avg": mean over the thresholds}
-* ``video_map``: mean over classes of the AP of ranking sequences by class score
-  (top-k mean of ``--scores`` frame scores, k = max(1, T // 8), else the best
-  predicted segment's score; a sequence without one ranks last)
-* ``frame_map`` (only with ``--scores``): per-frame AP, frames of all sequences pooled
-* ``per_class``: {"<class_id>": {"name", "ap": {"0.1": ..., "avg": ...}, "num_gt", "num_pred"}}
-* ``counts``: sequences, classes, gt_segments, pred_segments, and what was dropped
-* ``gt``, ``pred``, ``scores``, ``split``, ``fps``, ``tiou_thresholds``: the inputs
-
-Classes without ground truth are left out of every mean (see ``skelact.models.metrics``).
-Sequences: a dataset (or ``--split``) fixes the evaluated set, and predictions on other
-sequences are ignored with a warning; a plain labels.csv cannot list sequences without
-actions, so predictions on sequences absent from it count as false positives. Bad input
-exits with status 2 and a message naming the file and line.
+The reading and scoring live in ``skelact.models.evaluation`` (inputs, pairing of events
+into segments, which sequences count); this module parses the options, prints the table
+and writes ``--json OUT``: the result of ``evaluate`` (``detection_map``, ``video_map``,
+``frame_map`` with ``--scores``, ``per_class``, ``counts``; fractions in [0, 1]) plus the
+inputs ``gt``, ``pred``, ``scores``, ``split``, ``fps`` and ``tiou_thresholds``. Bad
+input exits with status 2 and one line naming the file and line.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import math
 import sys
-from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 SUMMARY = "score predicted segments or recorded events against ground truth (detection, video, frame mAP)"
 
-GT_COLUMNS = ("sequence", "class_id", "start_frame", "end_frame")
-PRED_COLUMNS = GT_COLUMNS + ("score",)
 
-
-class InputError(Exception):
-    """Bad input: the message names the file (and line)."""
-
-
-@dataclass
-class GroundTruth:
-    """Ground-truth segments ``(sequence, class_id, start, end)`` (inclusive frames).
-
-    ``sequences``: the evaluated set when known (dataset, or a split), else None.
-    ``lengths``: frames per sequence when known. ``names``: class id -> name.
-    """
-
-    segments: list[tuple[str, int, int, int]]
-    sequences: set[str] | None = None
-    lengths: dict[str, int] = field(default_factory=dict)
-    names: dict[int, str] = field(default_factory=dict)
-
-
-# ----------------------------------------------------------------- parsing helpers
-def _int(value: str, col: str, where: str) -> int:
-    try:
-        f = float(value)
-    except ValueError:
-        raise InputError(f"{where}: {col} must be an integer, got {value!r}") from None
-    if not math.isfinite(f) or not f.is_integer():
-        raise InputError(f"{where}: {col} must be an integer, got {value!r}")
-    return int(f)
-
-
-def _float(value: str, col: str, where: str) -> float:
-    try:
-        f = float(value)
-    except ValueError:
-        raise InputError(f"{where}: {col} must be a number, got {value!r}") from None
-    if not math.isfinite(f):
-        raise InputError(f"{where}: {col} must be finite, got {value!r}")
-    return f
-
-
-def read_segments_csv(path: Path, with_score: bool) -> list[tuple]:
-    """Rows of a segments CSV: ``(sequence, class_id, start, end[, score])``; frames are
-    0-based inclusive. Raises InputError naming the file and line."""
-    need = PRED_COLUMNS if with_score else GT_COLUMNS
-    try:
-        f = open(path, newline="", encoding="utf-8-sig")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
-    out: list[tuple] = []
-    with f:
-        try:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None:
-                raise InputError(f"{path}: empty file (expected a header: {','.join(need)})")
-            cols = [h.strip() for h in header]
-            missing = [c for c in need if c not in cols]
-            if missing:
-                raise InputError(f"{path}:1: header lacks column(s) {', '.join(missing)} "
-                                 f"(expected {','.join(need)}); got {','.join(cols)}")  # fmt: skip
-            idx = {c: cols.index(c) for c in need}
-            for row in reader:
-                where = f"{path}:{reader.line_num}"
-                if not row or all(not x.strip() for x in row):
-                    continue
-                if len(row) < len(cols):
-                    raise InputError(f"{where}: {len(row)} fields, the header has {len(cols)}")
-                seq = row[idx["sequence"]].strip()
-                if not seq:
-                    raise InputError(f"{where}: empty sequence id")
-                c = _int(row[idx["class_id"]], "class_id", where)
-                s = _int(row[idx["start_frame"]], "start_frame", where)
-                e = _int(row[idx["end_frame"]], "end_frame", where)
-                if s < 0 or e < s:
-                    raise InputError(f"{where}: segment [{s}, {e}] is not 0 <= start_frame <= end_frame")
-                if with_score:
-                    out.append((seq, c, s, e, _float(row[idx["score"]], "score", where)))
-                else:
-                    out.append((seq, c, s, e))
-        except csv.Error as e:
-            raise InputError(f"{path}:{reader.line_num}: malformed CSV ({e})") from None
-        except UnicodeDecodeError as e:
-            raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
-    return out
-
-
-def _json_file(path: Path) -> dict | None:
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return obj if isinstance(obj, dict) else None
-
-
-def load_gt(path: Path, split: str | None = None) -> GroundTruth:
-    """Ground truth from a labels CSV or a dataset (folder or file); ``split`` keeps only
-    that split's sequences (a CSV needs a ``splits.json`` beside it)."""
-    if not path.exists():
-        raise InputError(f"{path}: no such file or directory")
-    if path.is_file() and path.suffix.lower() == ".csv":
-        gt = GroundTruth(read_segments_csv(path, with_score=False))
-        classes = _json_file(path.parent / "classes.json")
-        if classes and isinstance(classes.get("classes"), dict):
-            gt.names = {int(k): str(v) for k, v in classes["classes"].items() if str(k).lstrip("-").isdigit()}
-        if split is not None:
-            splits = _json_file(path.parent / "splits.json")
-            if not splits or not isinstance(splits.get(split), list):
-                raise InputError(f"{path}: --split {split} needs a splits.json with a {split!r} list beside it")
-            gt.sequences = {str(s) for s in splits[split]}
-            gt.segments = [g for g in gt.segments if g[0] in gt.sequences]
-        return gt
-    from skelact.stream.formats import DataError, load_dataset
-
-    try:
-        ds = load_dataset(path)
-        if split is not None:
-            ds = ds.split(split)
-    except (DataError, KeyError) as e:
-        raise InputError(str(e).strip("'\"")) from None
-    segs: list[tuple[str, int, int, int]] = []
-    for seq in ds:
-        if seq.labels.kind in ("frame", "interval"):
-            segs += [(seq.id, iv.class_id, iv.start, iv.end) for iv in seq.labels.intervals]
-        elif seq.labels.kind != "none":
-            raise InputError(f"{path}: sequence {seq.id} has {seq.labels.kind}-level labels; "
-                             "detection mAP needs frame or interval labels")  # fmt: skip
-    return GroundTruth(segs, sequences={s.id for s in ds}, lengths={s.id: s.num_frames for s in ds},
-                       names={int(k): str(v) for k, v in ds.classes.items()})  # fmt: skip
-
-
-def _is_int(x: object) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _is_num(x: object) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def read_events(path: Path, fps: float | None = None) -> tuple[list[tuple], list[str]]:
-    """Predicted segments ``(sequence, class_id, start, end, score)`` from an events JSONL,
-    plus warnings. Frames are ``seq``, or ``round(t * fps)`` with ``fps``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
-    starts: dict[str, tuple[int, dict]] = {}
-    out: list[tuple] = []
-    last: dict[str, float] = {}  # stream -> last frame position seen on any line
-    warnings: list[str] = []
-    ignored_v = 0
-    orphan_ends = 0
-
-    def pos(obj: dict, where: str) -> int:
-        """The frame of an event: its seq, or round(t * fps)."""
-        if fps is None:
-            v = obj.get("seq")
-            if not _is_int(v) or v < 0:
-                raise InputError(f"{where}: {obj.get('type')} event needs an integer seq >= 0")
-            return v
-        v = obj.get("t")
-        if not _is_num(v):
-            raise InputError(f"{where}: {obj.get('type')} event needs a finite number t (seconds) with --fps")
-        return int(round(v * fps))
-
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except ValueError as e:
-            raise InputError(f"{where}: not a JSON object ({e})") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-        if obj.get("v") != 1:
-            ignored_v += 1  # a subscriber ignores bodies of an unknown protocol version
-            continue
-        stream = obj.get("stream")
-        if isinstance(stream, str):
-            if fps is None and _is_int(obj.get("seq")):
-                last[stream] = max(last.get(stream, -1), obj["seq"])
-            elif fps is not None and _is_num(obj.get("t")):
-                last[stream] = max(last.get(stream, -1), int(round(obj["t"] * fps)))
-        typ = obj.get("type")
-        if typ not in ("start", "end"):
-            continue
-        eid = obj.get("event_id")
-        if not isinstance(eid, str) or not eid:
-            raise InputError(f"{where}: {typ} event needs a string event_id")
-        if not isinstance(stream, str) or not stream:
-            raise InputError(f"{where}: {typ} event needs a string stream")
-        if not _is_int(obj.get("class_id")):
-            raise InputError(f"{where}: {typ} event needs an integer class_id")
-        if typ == "start":
-            if eid in starts:
-                raise InputError(f"{where}: a second start with event_id {eid!r} (first on line {starts[eid][0]})")
-            pos(obj, where)  # validate now, so the error names this line
-            starts[eid] = (lineno, obj)
-            continue
-        if eid not in starts:
-            orphan_ends += 1
-            continue
-        s_line, st = starts.pop(eid)
-        if st.get("stream") != stream or st.get("class_id") != obj.get("class_id"):
-            raise InputError(f"{where}: end of event {eid!r} has another stream or class than its start "
-                             f"(line {s_line})")  # fmt: skip
-        if not _is_num(obj.get("peak_score")):
-            raise InputError(f"{where}: end event needs a finite number peak_score")
-        s, e = pos(st, f"{path}:{s_line}"), pos(obj, where)
-        if e < s:
-            raise InputError(f"{where}: event {eid!r} ends (frame {e}) before it starts (frame {s})")
-        out.append((stream, obj["class_id"], s, e, float(obj["peak_score"])))
-    for s_line, st in starts.values():
-        s = pos(st, f"{path}:{s_line}")
-        e = max(int(last.get(st["stream"], s)), s)
-        score = float(st["score"]) if _is_num(st.get("score")) else 0.0
-        out.append((st["stream"], st["class_id"], s, e, score))
-    if starts:
-        warnings.append(f"{path}: {len(starts)} start(s) without an end (first: event_id "
-                        f"{next(iter(starts))!r}, line {next(iter(starts.values()))[0]}); "
-                        "closed at the last frame seen on their stream, scored with the start's score")  # fmt: skip
-    if orphan_ends:
-        warnings.append(f"{path}: {orphan_ends} end(s) without a start skipped")
-    if ignored_v:
-        warnings.append(f"{path}: {ignored_v} line(s) without protocol version v=1 skipped")
-    return out, warnings
-
-
-def _looks_like_jsonl(path: Path) -> bool:
-    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        return True
-    if path.suffix.lower() == ".csv":
-        return False
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            head = f.read(256).lstrip()
-    except (OSError, UnicodeDecodeError):
-        return False
-    return head.startswith("{")
-
-
-def load_scores(path: Path) -> tuple[list[int], dict[str, np.ndarray]]:
-    """``--scores`` npz: ``class_ids`` (K,) and one (T, K) array per sequence id."""
-    try:
-        z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise InputError(f"{path}: cannot read as .npz ({e})") from None
-    with z:
-        if "class_ids" not in z.files:
-            raise InputError(f"{path}: lacks the 'class_ids' array (the score columns' class ids)")
-        cids = np.asarray(z["class_ids"]).reshape(-1)
-        if cids.dtype.kind not in "iu":
-            raise InputError(f"{path}: 'class_ids' must be integers, got dtype {cids.dtype}")
-        k = len(cids)
-        out = {}
-        for key in z.files:
-            if key == "class_ids":
-                continue
-            a = np.asarray(z[key], dtype=np.float64)
-            if a.ndim != 2 or a.shape[1] != k:
-                raise InputError(f"{path}: array {key!r} has shape {a.shape}, expected (T, {k})")
-            out[key] = a
-    return [int(c) for c in cids], out
-
-
-# ----------------------------------------------------------------- evaluation
-def evaluate(gt: GroundTruth, preds: list[tuple], tious: list[float],
-             scores: tuple[list[int], dict[str, np.ndarray]] | None = None) -> tuple[dict, list[str]]:  # fmt: skip
-    """All metrics as the ``--json`` dict (see the module docstring) plus warnings."""
-    from skelact.models.metrics import detection_ap, frame_map, tiou_key, video_map
-    from skelact.stream.labels import Interval, intervals_to_frame_matrix
-
-    warnings: list[str] = []
-    counts: dict[str, int] = {"pred_segments_read": len(preds)}
-    if gt.sequences is not None:
-        inside = [p for p in preds if p[0] in gt.sequences]
-        dropped = len(preds) - len(inside)
-        counts["pred_outside_sequences"] = dropped
-        if dropped:
-            warnings.append(f"{dropped} predicted segment(s) on sequences outside the ground truth's set ignored")
-        preds = inside
-    else:
-        gt_seqs = {g[0] for g in gt.segments}
-        stray = {p[0] for p in preds} - gt_seqs
-        if stray:
-            warnings.append(f"{len(stray)} predicted sequence(s) have no ground-truth segment "
-                            f"(e.g. {sorted(stray)[0]!r}); their predictions count as false positives")  # fmt: skip
-    if not gt.segments:
-        raise InputError("the ground truth holds no segments: detection mAP is undefined")
-    per = detection_ap(gt.segments, preds, tious)
-    classes = sorted(per)
-    n_gt = defaultdict(int)
-    n_pred = defaultdict(int)
-    for g in gt.segments:
-        n_gt[g[1]] += 1
-    for p in preds:
-        n_pred[p[1]] += 1
-    other = sum(v for c, v in n_pred.items() if c not in per)
-    counts["pred_other_classes"] = other
-    if other:
-        warnings.append(f"{other} predicted segment(s) of classes without ground truth ignored")
-    mean = np.mean(np.stack([per[c] for c in classes]), axis=0)
-    det = {tiou_key(x): float(v) for x, v in zip(tious, mean, strict=True)}
-    det["avg"] = float(mean.mean())
-    per_class = {}
-    for c in classes:
-        ap = {tiou_key(x): float(v) for x, v in zip(tious, per[c], strict=True)}
-        ap["avg"] = float(per[c].mean())
-        per_class[str(c)] = {"name": gt.names.get(c, str(c)), "ap": ap, "num_gt": n_gt[c], "num_pred": n_pred[c]}
-    result: dict = {"detection_map": det}
-
-    # Video-level and frame-level ranking metrics over the GT classes.
-    gt_by_seq: dict[str, list[tuple]] = defaultdict(list)
-    for g in gt.segments:
-        gt_by_seq[g[0]].append(g)
-    if scores is not None:
-        cids, arrays = scores
-        col = {c: k for k, c in enumerate(cids)}
-        ranked = [c for c in classes if c in col]
-        if len(ranked) < len(classes):
-            warnings.append(f"class(es) {[c for c in classes if c not in col]} missing from the scores' "
-                            "class_ids: left out of video and frame mAP")  # fmt: skip
-        seqs = sorted(arrays if gt.sequences is None else set(arrays) & gt.sequences)
-        want = set(gt_by_seq) if gt.sequences is None else gt.sequences
-        missing = sorted(want - set(arrays))
-        if missing:
-            warnings.append(f"{len(missing)} evaluated sequence(s) have no frame scores (e.g. {missing[0]!r}): "
-                            "video and frame mAP use the others")  # fmt: skip
-        for s in seqs:
-            if s in gt.lengths and len(arrays[s]) != gt.lengths[s]:
-                raise InputError(f"scores for {s!r} have {len(arrays[s])} frames, the sequence has {gt.lengths[s]}")
-        if seqs and ranked:
-            idx = [col[c] for c in ranked]
-            labels, fscores, vlab, vsc = [], [], [], []
-            for s in seqs:
-                a = arrays[s][:, idx]
-                ivs = [Interval(g[2], g[3], g[1]) for g in gt_by_seq.get(s, [])]
-                labels.append(intervals_to_frame_matrix(ivs, len(a), ranked))
-                fscores.append(a)
-                vlab.append([any(g[1] == c for g in gt_by_seq.get(s, [])) for c in ranked])
-                k = max(1, len(a) // 8)
-                a0 = np.nan_to_num(a, nan=0.0)
-                vsc.append(np.sort(a0, axis=0)[-k:].mean(0) if len(a) else np.full(len(ranked), -np.inf))
-            try:
-                result["frame_map"] = frame_map(labels, fscores)
-            except ValueError as e:
-                warnings.append(f"frame mAP not computable: {e}")
-            try:
-                result["video_map"] = video_map(np.array(vlab), np.array(vsc))
-            except ValueError as e:
-                warnings.append(f"video mAP not computable: {e}")
-        counts["scored_sequences"] = len(seqs)
-    else:
-        seqs = sorted(gt.sequences if gt.sequences is not None else set(gt_by_seq) | {p[0] for p in preds})
-        row = {s: i for i, s in enumerate(seqs)}
-        ci = {c: k for k, c in enumerate(classes)}
-        vsc = np.full((len(seqs), len(classes)), -np.inf)
-        vlab = np.zeros((len(seqs), len(classes)), dtype=bool)
-        for g in gt.segments:
-            vlab[row[g[0]], ci[g[1]]] = True
-        for p in preds:
-            if p[1] in ci:
-                r, k = row[p[0]], ci[p[1]]
-                vsc[r, k] = max(vsc[r, k], p[4])
-        result["video_map"] = video_map(vlab, vsc)
-    counts.update(sequences=len(gt.sequences) if gt.sequences is not None else len(gt_by_seq),
-                  classes=len(classes), gt_segments=len(gt.segments), pred_segments=len(preds))  # fmt: skip
-    result["per_class"] = per_class
-    result["counts"] = counts
-    return result, warnings
-
-
-def format_table(result: dict, tious: list[float]) -> str:
-    """The people's view: AP (%) per class at each tIoU, then the mAP row."""
-    from skelact.models.metrics import tiou_key
-
-    keys = [tiou_key(x) for x in tious] + ["avg"]
-    pc = result["per_class"]
-    names = {c: f"{c} {v['name']}" if v["name"] != c else c for c, v in pc.items()}
-    w = max([len("class"), len("mAP")] + [len(n) for n in names.values()])
-    w = min(w, 32)
-    head = f"{'class':<{w}}" + "".join(f"{'@' + k if k != 'avg' else 'avg':>8}" for k in keys) + f"{'#gt':>7}{'#pred':>7}"
-    lines = ["detection AP (%) at temporal IoU thresholds", head, "-" * len(head)]
-    for c, v in pc.items():
-        lines.append(f"{names[c][:w]:<{w}}" + "".join(f"{100 * v['ap'][k]:8.2f}" for k in keys)
-                     + f"{v['num_gt']:7d}{v['num_pred']:7d}")  # fmt: skip
-    lines.append("-" * len(head))
-    det = result["detection_map"]
-    cnt = result["counts"]
-    lines.append(f"{'mAP':<{w}}" + "".join(f"{100 * det[k]:8.2f}" for k in keys)
-                 + f"{cnt['gt_segments']:7d}{cnt['pred_segments']:7d}")  # fmt: skip
-    extra = []
-    if "video_map" in result:
-        extra.append(f"video mAP {100 * result['video_map']:.2f}%")
-    if "frame_map" in result:
-        extra.append(f"frame mAP {100 * result['frame_map']:.2f}%")
-    extra.append(f"{cnt['sequences']} sequences, {cnt['classes']} classes")
-    lines.append("; ".join(extra))
-    return "\n".join(lines)
-
-
-# ----------------------------------------------------------------- command line
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from .cli import ArgumentParser, number
+
+    p = ArgumentParser(
         prog="skelact eval",
         description=(
             "Score predicted action segments against ground truth: detection mAP at temporal-IoU\n"
@@ -460,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "examples:\n"
-            "  skelact eval --gt ../shared/data/precog --split test --pred events.jsonl\n"
+            "  skelact eval --gt stream/assets/precog --split test --pred events.jsonl\n"
             "  skelact eval --gt labels.csv --pred segments.csv --scores scores.npz --json result.json\n"
             "  skelact eval --gt labels.csv --pred events.jsonl --fps 30 --tiou 0.3 0.5 0.7"
         ),
@@ -468,46 +39,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--gt", required=True, metavar="GT",
                    help="ground truth: labels.csv (sequence,class_id,start_frame,end_frame; 0-based inclusive "
-                        "frames; extra columns ignored) or a dataset folder such as ../shared/data/precog")  # fmt: skip
+                        "frames; extra columns ignored) or a dataset folder such as stream/assets/precog")  # fmt: skip
     p.add_argument("--pred", required=True, metavar="PRED",
                    help="predictions: CSV with the GT columns plus score, or events JSONL (start/end paired "
                         "by event_id; stream = sequence; segment = [start seq, end seq]; score = peak_score)")  # fmt: skip
     p.add_argument("--split", default=None, metavar="NAME",
                    help="evaluate only this split's sequences (e.g. test); for a CSV, from splits.json beside it")
-    p.add_argument("--fps", type=float, default=None, metavar="F",
+    p.add_argument("--fps", type=number(float, gt=0), default=None, metavar="F",
                    help="events: frame = round(t * F) from the event times (seconds) instead of seq")
     p.add_argument("--scores", default=None, metavar="FILE.npz",
                    help="per-sequence (T, K) frame scores plus a class_ids array (skelact detect --scores-out): "
                         "enables frame mAP and ranks videos by top-k mean frame score")  # fmt: skip
-    p.add_argument("--tiou", type=float, nargs="+", default=[0.1, 0.2, 0.3, 0.4, 0.5], metavar="X",
-                   help="temporal IoU thresholds in (0, 1] (default 0.1 0.2 0.3 0.4 0.5)")
+    p.add_argument("--tiou", type=number(float, gt=0, le=1), nargs="+", default=[0.1, 0.2, 0.3, 0.4, 0.5],
+                   metavar="X", help="temporal IoU thresholds in (0, 1] (default 0.1 0.2 0.3 0.4 0.5)")
     p.add_argument("--json", default=None, metavar="OUT", help="write the results as a JSON dictionary")
     return p
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    from skelact.models.evaluation import (
+        InputError,
+        evaluate,
+        format_table,
+        load_gt,
+        load_scores,
+        read_predictions,
+    )
+
     tious = [float(x) for x in args.tiou]
-    if any(not (0.0 < x <= 1.0) for x in tious):
-        print(f"skelact eval: --tiou values must be in (0, 1]; got {tious}", file=sys.stderr)
-        return 2
-    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
-        print(f"skelact eval: --fps must be a positive number; got {args.fps}", file=sys.stderr)
-        return 2
     try:
         gt = load_gt(Path(args.gt), args.split)
-        pred_path = Path(args.pred)
-        if not pred_path.is_file():
-            raise InputError(f"{pred_path}: no such file")
-        warnings: list[str] = []
-        if _looks_like_jsonl(pred_path):
-            preds, warnings = read_events(pred_path, args.fps)
-        else:
-            if args.fps is not None:
-                warnings.append("--fps applies to events only; the CSV's frames are used as they are")
-            preds = read_segments_csv(pred_path, with_score=True)
-        if args.scores is not None and not Path(args.scores).is_file():
-            raise InputError(f"{args.scores}: no such file")
+        preds, warnings = read_predictions(Path(args.pred), args.fps)
         scores = load_scores(Path(args.scores)) if args.scores else None
         result, more = evaluate(gt, preds, tious, scores)
     except InputError as e:

@@ -48,6 +48,15 @@ def main(argv: list[str]) -> int:
         extra = f" offsets {list(s.offsets)}" if s.kind == "ring" else ""
         print(f"state      {s.name} {list(s.shape)} {s.kind}{extra}")
     print(f"classes    {meta.num_classes} (+ background at output {meta.background_index})")
-    for cid, name in meta.classes:
-        print(f"  {cid:>4}  {name}")
+    ev = meta.event_config()
+    k = meta.num_classes
+    ons, offs, mfs = ev.ons(k), ev.offs(k), ev.min_frames_per_class(k)
+    source = "calibrated per class at training time" if meta.decision else "defaults (no calibrated thresholds)"
+    print(f"decision   {source}; --on/--off/--min-frames override; min_gap {ev.min_gap} frames")
+    print(f"  {'id':>4}  {'class':<24} {'on':>5} {'off':>5} {'min_frames':>10}")
+    for c, (cid, name) in enumerate(meta.classes):
+        print(f"  {cid:>4}  {name:<24} {ons[c]:>5.2f} {offs[c]:>5.2f} {mfs[c]:>10d}")
+    for d in meta.data:
+        lic = str(d.get("licence", "not stated"))
+        print(f"data       {d.get('dataset', '?')} ({d.get('use', '?')}): {lic[:100]}{'...' if len(lic) > 100 else ''}")
     return 0

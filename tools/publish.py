@@ -3,7 +3,9 @@
 Sources: a recorded file (``--replay``), a video file or webcam through MediaPipe Pose
 (``--video``, ``--webcam``; ``--fuse`` = SST-A over several views of each frame), or a
 motion-capture system (``--mocap-udp``, ``--mocap-lines``). ``--record`` keeps what was
-published as a training-data folder; ``--preview`` / ``--preview-out`` show it.
+published as a training-data folder; ``--preview`` / ``--preview-out`` show it. The
+sending side (socket, handshake watch, counters, recording, preview) is
+``skelact.stream.sources.sender.Publisher``; this module reads the sources and prints.
 """
 
 from __future__ import annotations
@@ -18,17 +20,20 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-SUMMARY = "publish pose frames: --replay FILE[:SEQ], --video FILE, --webcam N, --mocap-udp PORT"
+if TYPE_CHECKING:  # imported lazily below: `skelact --help` imports this module
+    from skelact.stream.sources.sender import Publisher
 
-_LIVE_HWM = 100  # frames queued in the PUSH socket before a live source starts dropping
-ANSWER_WITHIN_S = 3.0  # seconds a runtime has to complete the ZeroMQ handshake before we warn
+SUMMARY = "publish pose frames: --replay FILE[:SEQ], --video FILE, --webcam N, --mocap-udp PORT"
 
 
 def build_parser() -> argparse.ArgumentParser:
     from skelact.stream import protocol as P
+    from skelact.stream.client import parse_endpoint
+    from skelact.stream.sources.sender import LIVE_HWM, REPLAY_HWM
 
     from .cli import ArgumentParser, number, stream_id, udp_address
 
@@ -53,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="receive mocap frames (JSON or CSV, one per datagram) on this UDP port (host default 127.0.0.1)")
     src.add_argument("--mocap-lines", metavar="FILE|-",
                      help="mocap frames as JSON/CSV text lines from a file (paced by its t) or stdin (-)")
-    p.add_argument("--to", default=P.DEFAULT_IN, help=f"runtime's PULL endpoint (default {P.DEFAULT_IN})")
+    p.add_argument("--to", default=P.DEFAULT_IN, type=parse_endpoint, help=f"runtime's PULL endpoint (default {P.DEFAULT_IN})")
     p.add_argument("--stream", default=None, type=stream_id,
                    help="stream id (default: sequence id, video file name, webcamN or mocap)")
     p.add_argument("--fps", type=number(float, ge=0), default=None,
@@ -67,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replay speed factor, > 0 (default 1.0 = real time; --fast = as fast as possible)")
     p.add_argument("--max-frames", type=number(int, ge=1), default=None, metavar="N", help="stop after N frames")
     p.add_argument("--hwm", type=number(int, ge=1), default=None,
-                   help=f"send high-water mark in messages (default {_LIVE_HWM} for live sources, 10000 for replay)")
+                   help=f"send high-water mark in messages (default {LIVE_HWM} for live sources, {REPLAY_HWM} for replay)")
     p.add_argument("--record", metavar="FILE.npz",
                    help="also save the published frames as a dataset folder (FILE.npz -> folder FILE/; "
                         "added to it if it exists); `skelact data info` and training read it")
@@ -94,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     pv = p.add_argument_group("preview")
     pv.add_argument("--preview", action="store_true", help="show an OpenCV window (image, skeleton, actions)")
     pv.add_argument("--preview-out", metavar="FILE.mp4", help="write the preview frames to a video (headless)")
-    pv.add_argument("--preview-from", metavar="ENDPOINT",
+    pv.add_argument("--preview-from", metavar="ENDPOINT", type=parse_endpoint,
                     help="runtime's PUB endpoint: show its top actions (run it with --scores) and events")
 
     mo = p.add_argument_group("mocap (--mocap-udp, --mocap-lines)")
@@ -111,291 +116,23 @@ def _stream_id(text: str) -> str:
     return s or "stream"
 
 
-def _pct(values: list[float], q: float) -> float | None:
-    return float(np.percentile(values, q)) if values else None
+def _say(text: str) -> None:
+    print(f"skelact publish: {text}", file=sys.stderr, flush=True)
 
 
-class PublishError(Exception):
-    """A publisher cannot start (the message says why); the CLI prints it as one line."""
+def _report(line: str) -> None:
+    print(line, flush=True)
 
 
-class PeerWatch:
-    """Is a runtime really there? Reads the PUSH socket's ZeroMQ monitor in a thread.
+def _publisher(args: argparse.Namespace, stream: str, layout: str, live: bool, fps: float | None) -> Publisher:
+    """The sending side for one stream, as the options say (PublishError when it cannot start)."""
+    from skelact.stream.client import Curve
+    from skelact.stream.sources.sender import Publisher, PublisherOptions
 
-    A PUSH socket that connect()s queues messages whether or not anybody listens, so a
-    send that "worked" proves nothing. ``EVENT_HANDSHAKE_SUCCEEDED`` does: a peer that
-    speaks ZMTP (with CURVE, one that accepted our keys) is at the other end and gets what
-    was queued. The thread (the only user of the monitor socket) prints one warning line
-    on stderr when no peer has answered within ``warn_after_s`` seconds, when a handshake
-    fails, and when the runtime disconnects; ``verdict`` gives the answer at exit.
-    """
-
-    def __init__(self, sock, endpoint: str, warn_after_s: float = ANSWER_WITHIN_S,
-                 frames=lambda: 0) -> None:  # fmt: skip
-        import zmq
-
-        self.zmq = zmq
-        self.endpoint = endpoint
-        self.warn_after_s = warn_after_s
-        self._frames = frames  # how many frames were sent so far (for the messages)
-        events = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-                  | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-                  | zmq.EVENT_MONITOR_STOPPED)  # fmt: skip
-        self._sock = sock
-        self._mon = sock.get_monitor_socket(events)  # before connect(): no event is missed
-        self.start_t = time.monotonic()
-        self.handshakes = 0
-        self.disconnects = 0
-        self.connected = False
-        self.failures: list[str] = []
-        self.warned = False
-        self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="skelact-publish-monitor", daemon=True)
-        self._thread.start()
-
-    def _say(self, text: str) -> None:
-        print(f"skelact publish: {text}", file=sys.stderr, flush=True)
-
-    def _warn_no_answer(self) -> None:
-        with self._cond:
-            if self.warned or self.handshakes:
-                return
-            self.warned = True
-        why = f" (handshake failed: {self.failures[-1]})" if self.failures else ""
-        self._say(f"warning: no runtime has answered at {self.endpoint} within {self.warn_after_s:g} s{why}; "
-                  f"is `skelact serve --in {self.endpoint}` running? {self._frames()} frames queued, none delivered")
-
-    def _run(self) -> None:
-        from zmq.utils.monitor import recv_monitor_message
-
-        zmq = self.zmq
-        deadline = self.start_t + self.warn_after_s
-        try:
-            while not self._stop.is_set():
-                if not self._mon.poll(100):
-                    if time.monotonic() >= deadline:
-                        self._warn_no_answer()
-                    continue
-                event = recv_monitor_message(self._mon)["event"]
-                if event == zmq.EVENT_MONITOR_STOPPED:
-                    break
-                self._on_event(event)
-        finally:
-            self._mon.close(0)
-
-    def _on_event(self, event: int) -> None:
-        zmq = self.zmq
-        if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-            with self._cond:
-                self.handshakes += 1
-                back, self.connected = self.disconnects > 0, True
-                self._cond.notify_all()
-            if back:
-                self._say(f"the runtime at {self.endpoint} is back after {self._frames()} frames "
-                          "(frames sent meanwhile may be lost)")  # fmt: skip
-        elif event == zmq.EVENT_DISCONNECTED:
-            with self._cond:
-                if not self.connected:
-                    return  # a TCP connection that never completed a handshake
-                self.connected = False
-                self.disconnects += 1
-            self._say(f"warning: the runtime at {self.endpoint} went away (disconnected) after "
-                      f"{self._frames()} frames; frames sent from now on may be lost")  # fmt: skip
-        else:  # a failed handshake: wrong CURVE keys, or something that is not a ZeroMQ runtime
-            kind = {zmq.EVENT_HANDSHAKE_FAILED_AUTH: "authentication (CURVE keys?)",
-                    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "protocol error (not a ZeroMQ runtime?)"}.get(
-                        event, "no detail")  # fmt: skip
-            with self._cond:
-                self.failures.append(kind)
-                say = len(self.failures) == 1 and not self.handshakes and not self.warned
-                self.warned = self.warned or say
-            if say:
-                self._say(f"warning: the handshake with {self.endpoint} failed: {kind}; nothing is delivered")
-
-    def verdict(self) -> dict:
-        """Wait (up to ``warn_after_s`` from the start) for a first handshake, then stop watching.
-
-        A --fast replay may be done before the runtime has even answered; it still gets its
-        few seconds. Returns ``delivered`` (a peer completed the handshake and never went
-        away), ``runtime_handshakes``, ``runtime_disconnects``.
-        """
-        with self._cond:
-            self._cond.wait_for(lambda: self.handshakes > 0,
-                                timeout=max(0.0, self.start_t + self.warn_after_s - time.monotonic()))  # fmt: skip
-        self.close()
-        self._warn_no_answer()  # no-op when a runtime answered or the thread already said so
-        return {"delivered": self.handshakes > 0 and self.disconnects == 0,
-                "runtime_handshakes": self.handshakes, "runtime_disconnects": self.disconnects}  # fmt: skip
-
-    def close(self) -> None:
-        """Stop the monitor and its thread (before the PUSH socket is closed).
-
-        Order matters: libzmq sends MONITOR_STOPPED to the monitor socket when monitoring
-        is disabled, and that send blocks if nobody reads it, so the thread must still be
-        reading then (it ends on that event).
-        """
-        if self._thread.is_alive():
-            try:
-                self._sock.disable_monitor()
-            except self.zmq.ZMQError:
-                pass
-            self._thread.join(2)
-        if self._thread.is_alive():  # no MONITOR_STOPPED came: stop the thread ourselves
-            self._stop.set()
-            self._thread.join(2)
-
-
-class Publisher:
-    """Socket, counters, recording, preview and progress shared by every source."""
-
-    def __init__(self, args: argparse.Namespace, stream: str, layout: str, live: bool, fps: float | None) -> None:
-        import zmq
-
-        from skelact.stream import protocol as P
-        from skelact.stream.sources.capture import LiveSender
-
-        self.P = P
-        self.args = args
-        self.stream = stream
-        self.layout = layout
-        self.live = live
-        ctx = zmq.Context.instance()
-        sock = ctx.socket(zmq.PUSH)
-        sock.setsockopt(zmq.LINGER, 1000 if live else 2000)
-        sock.setsockopt(zmq.SNDHWM, args.hwm or (_LIVE_HWM if live else 10000))
-        if args.curve_server_key:
-            from skelact.stream.security import configure_client
-
-            configure_client(sock, args.curve_server_key, args.curve_key)
-        self.frames = 0
-        self.watch = PeerWatch(sock, args.to, frames=lambda: self.frames)
-        try:
-            sock.connect(args.to)
-        except zmq.ZMQError as e:  # e.g. a malformed --to endpoint
-            self.watch.close()
-            sock.close(0)
-            raise PublishError(f"cannot connect to {args.to}: {e}") from None
-        self.sock = sock
-        self.sender = LiveSender(sock, blocking=not live)
-        self.recorder = None
-        if args.record:
-            from skelact.stream.sources.recorder import Recorder
-
-            self.recorder = Recorder(stream, layout, fps=fps)
-        self.preview = None
-        self.feed = None
-        if args.preview or args.preview_out:
-            from skelact.stream.preview import Preview, PubFeed
-
-            self.preview = Preview(window=args.preview, out_path=args.preview_out, fps=fps or 30.0,
-                                   title=f"skelact {stream}")  # fmt: skip
-            if args.preview_from:
-                self.feed = PubFeed(args.preview_from, stream)
-        self.start = time.monotonic()
-        self._last_progress = self.start
-        self.detected = 0
-        self.est_ms: list[float] = []
-        self.stopped_by_user = False
-        self.extra: dict = {}
-
-    # -- per frame
-    def publish(self, seq: int, t: float, joints: np.ndarray, tracks: list[int] | None,
-                units: str = "m", layout: str | None = None) -> None:  # fmt: skip
-        parts = self.P.encode_pose(self.stream, seq, t, layout or self.layout, joints, tracks=tracks, units=units)
-        self.sender.send(parts)
-        self.frames += 1
-        self.detected += joints.shape[0] > 0
-        if self.recorder is not None and (layout is None or layout == self.layout):
-            self.recorder.add(seq, t, joints, tracks)
-
-    def show(self, image: np.ndarray | None, seq: int, t: float, landmarks: np.ndarray | None = None,
-             joints: np.ndarray | None = None, layout: str | None = None, note: str = "") -> None:  # fmt: skip
-        if self.preview is None:
-            return
-        from skelact.stream.preview import render_frame
-
-        if self.feed is not None:
-            self.feed.poll()
-        info = f"{self.stream} seq {seq} t {t:.2f}s {self.rate():.1f} fps"
-        dropped = self.extra.get("frames_dropped")
-        if dropped:
-            info += f" dropped {dropped}"
-        if note:
-            info += f" {note}"
-        frame = render_frame(image, layout or self.layout, landmarks=landmarks, joints=joints,
-                             overlay=self.feed.overlay if self.feed else None, info=info)  # fmt: skip
-        if not self.preview.show(frame):
-            self.stopped_by_user = True
-
-    def rate(self) -> float:
-        el = time.monotonic() - self.start
-        return self.frames / el if el > 0 else 0.0
-
-    def progress(self, force: bool = False) -> None:
-        every = self.args.progress
-        now = time.monotonic()
-        if not force and (not every or now - self._last_progress < every):
-            return
-        self._last_progress = now
-        line = (f"[{now - self.start:6.1f} s] frames {self.frames}  {self.rate():.1f} fps  "
-                f"unsent {self.sender.unsent}")  # fmt: skip
-        if "frames_dropped" in self.extra:
-            line += f"  dropped {self.extra['frames_dropped']}"
-        if self.est_ms:
-            recent = self.est_ms[-200:]
-            line += f"  mediapipe {np.median(recent):.1f} ms (p90 {np.percentile(recent, 90):.1f})"
-        print(line, flush=True)
-
-    # -- end
-    def abort(self) -> None:
-        """Close without sending anything more (nothing was published)."""
-        self.watch.close()
-        self.sock.close(0)
-        if self.preview is not None:
-            self.preview.close()
-        if self.feed is not None:
-            self.feed.close()
-
-    def finish(self) -> dict:
-        self._unsent_frames = self.sender.unsent
-        eos_ok = self.sender.send_final(self.P.encode_eos(self.stream))
-        elapsed = time.monotonic() - self.start
-        peer = self.watch.verdict()  # waits for a late first handshake (a --fast replay)
-        self.sock.close()
-        stats = {
-            "source": self.extra.pop("source", ""),
-            "stream": self.stream,
-            "elapsed_s": round(elapsed, 3),
-            "frames_out": self.frames,
-            "frames_published": self.frames - self._unsent_frames,
-            "frames_unsent": self._unsent_frames,
-            "frames_detected": self.detected,
-            "eos_sent": eos_ok,
-            "publish_fps": round(self.frames / elapsed, 3) if elapsed > 0 else 0.0,
-            **peer,
-            **self.extra,
-        }
-        if self.est_ms:
-            ms = self.est_ms[1:] or self.est_ms  # the first call includes warm-up
-            stats.update(estimator_ms_p50=round(_pct(ms, 50), 3), estimator_ms_p90=round(_pct(ms, 90), 3),
-                         estimator_ms_first=round(self.est_ms[0], 3))  # fmt: skip
-        if self.recorder is not None:
-            if len(self.recorder):
-                folder, sid = self.recorder.save(self.args.record)
-                stats.update(record_folder=str(folder), record_sequence=sid)
-            else:
-                print("skelact publish: nothing published, nothing recorded", file=sys.stderr)
-        if self.preview is not None:
-            self.preview.close()
-            stats["preview_frames"] = self.preview.frames
-        if self.feed is not None:
-            time.sleep(0.1)  # the runtime's reply to the last frames
-            self.feed.poll()
-            stats.update(preview_feed_messages=self.feed.received,
-                         preview_classes=",".join(self.feed.overlay.names))  # fmt: skip
-            self.feed.close()
-        return stats
+    opts = PublisherOptions(endpoint=args.to, hwm=args.hwm, curve=Curve.from_args(args.curve_server_key, args.curve_key),
+                            record=args.record, preview=args.preview, preview_out=args.preview_out,
+                            preview_from=args.preview_from, progress_s=args.progress)  # fmt: skip
+    return Publisher(opts, stream, layout, live=live, fps=fps, say=_say, report=_report)
 
 
 def _delivery(stats: dict, endpoint: str) -> str:
@@ -434,7 +171,7 @@ def _run_replay(args: argparse.Namespace) -> int:
         print(f"skelact publish: {e}", file=sys.stderr)
         return 2
     stream = args.stream or _stream_id(seq.id)
-    pub = Publisher(args, stream, seq.layout, live=False, fps=seq.fps)
+    pub = _publisher(args, stream, seq.layout, live=False, fps=seq.fps)
     pub.extra["source"] = f"replay:{args.replay}"
     print(f"publishing {seq.id} ({seq.num_frames} frames, {seq.duration_s:.1f} s, {seq.layout}) "
           f"as stream {stream!r} to {args.to}", flush=True)  # fmt: skip
@@ -447,6 +184,7 @@ def _run_replay(args: argparse.Namespace) -> int:
                 break
             pub.sender.send(parts)  # a recorded file may wait: nothing is dropped
             pub.frames += 1
+            pub.detected += bool(np.isfinite(joints[i]).any())  # somebody in the frame
             if pub.recorder is not None:
                 pub.recorder.add(i, t, joints[i], tracks)
             pub.show(None, i, t, joints=joints[i])
@@ -524,7 +262,7 @@ def _run_mediapipe(args: argparse.Namespace) -> int:
         print(f"skelact publish: {e}", file=sys.stderr)
         return 2
     try:
-        pub = Publisher(args, stream, LAYOUT, live=True, fps=fps)
+        pub = _publisher(args, stream, LAYOUT, live=True, fps=fps)
     except BaseException:
         grabber.stop()
         raise
@@ -540,7 +278,8 @@ def _run_mediapipe(args: argparse.Namespace) -> int:
     print(f"publishing {source} ({info.width}x{info.height}, {info.fps:g} fps; {mode}; MediaPipe "
           f"complexity {args.model_complexity}{'; SST-A over ' + views if len(est.views) > 1 else ''}) "
           f"as stream {stream!r} to {args.to}", flush=True)  # fmt: skip
-    next_due = pub.start = pub._last_progress = time.monotonic()  # MediaPipe is loaded: the clock starts
+    pub.restart_clock()  # MediaPipe is loaded: the clock starts
+    next_due = pub.start
     try:
         with grabber:
             while True:
@@ -625,7 +364,7 @@ def _run_mocap(args: argparse.Namespace) -> int:
                 continue
             seq, t = acc
             if pub is None:
-                pub = Publisher(args, stream, fr.layout, live=live, fps=None)
+                pub = _publisher(args, stream, fr.layout, live=live, fps=None)
                 pub.extra["source"] = f"mocap:{source}"
                 print(f"publishing mocap frames ({fr.layout}) as stream {stream!r} to {args.to}", flush=True)
                 t0, start = t, time.monotonic()
@@ -676,7 +415,11 @@ def main(argv: list[str]) -> int:
     if args.preview_from and not (args.preview or args.preview_out):
         print("skelact publish: --preview-from needs --preview or --preview-out", file=sys.stderr)
         return 2
+    if args.curve_key and not args.curve_server_key:
+        print("skelact publish: --curve-key needs --curve-server-key (the runtime's public key)", file=sys.stderr)
+        return 2
     from skelact.stream.preview import PreviewError
+    from skelact.stream.sources.sender import PublishError
 
     old_handler = None
     if threading.current_thread() is threading.main_thread():

@@ -15,6 +15,7 @@ ANSWER_WITHIN_S = 3.0  # a runtime publishes status about once a second: warn af
 
 def build_parser() -> argparse.ArgumentParser:
     from skelact.stream import protocol as P
+    from skelact.stream.client import parse_endpoint
 
     from .cli import ArgumentParser, number, stream_id
 
@@ -27,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--timeout exits with status 1 when no runtime was ever heard."
         ),
     )
-    p.add_argument("--from", dest="endpoint", default=P.DEFAULT_OUT, help=f"runtime's PUB endpoint (default {P.DEFAULT_OUT})")
+    p.add_argument("--from", dest="endpoint", default=P.DEFAULT_OUT, type=parse_endpoint, help=f"runtime's PUB endpoint (default {P.DEFAULT_OUT})")
     p.add_argument("--stream", default=None, type=stream_id, help="only this stream (topics compared exactly)")
     p.add_argument("--jsonl", default=None, help="append the event bodies to this file, raw (one JSON object a line)")
     p.add_argument("--scores", action="store_true", help="also print scores messages")
@@ -67,17 +68,14 @@ def format_status(body: dict) -> str:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    if args.curve_key and not args.curve_server_key:
+        print("skelact subscribe: --curve-key needs --curve-server-key (the runtime's public key)", file=sys.stderr)
+        return 2
     import zmq
 
     from skelact.stream import protocol as P
+    from skelact.stream.client import ClientError, Curve, sub_socket
 
-    ctx = zmq.Context.instance()
-    sock = ctx.socket(zmq.SUB)
-    sock.setsockopt(zmq.LINGER, 0)
-    if args.curve_server_key:
-        from skelact.stream.security import configure_client
-
-        configure_client(sock, args.curve_server_key, args.curve_key)
     topics = []
     if args.stream:
         topics = [P.event_topic(args.stream)] + ([P.scores_topic(args.stream)] if args.scores else []) + (
@@ -86,13 +84,11 @@ def main(argv: list[str]) -> int:
         topics = ["event/"] + (["scores/"] if args.scores else []) + (["error/"] if args.errors else [])
     if args.status:
         topics.append(P.STATUS_TOPIC)
-    for t in topics + ([] if args.status else [P.STATUS_TOPIC]):  # status is the heartbeat: always listen
-        sock.setsockopt_string(zmq.SUBSCRIBE, t)
-    try:
-        sock.connect(args.endpoint)
-    except zmq.ZMQError as e:
-        print(f"skelact subscribe: cannot connect to {args.endpoint}: {e}", file=sys.stderr)
-        sock.close()
+    try:  # status is the heartbeat: always listen to it
+        sock = sub_socket(zmq.Context.instance(), args.endpoint, topics + ([] if args.status else [P.STATUS_TOPIC]),
+                          curve=Curve.from_args(args.curve_server_key, args.curve_key))  # fmt: skip
+    except ClientError as e:
+        print(f"skelact subscribe: {e}", file=sys.stderr)
         return 2
     try:
         out = open(args.jsonl, "a", encoding="utf-8") if args.jsonl else None

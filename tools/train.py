@@ -139,6 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dilations", type=_int_list, default=None,
                    help="causal arch: temporal dilation per block, comma-separated (one per width; "
                         "receptive field = 1 + (kernel-1) * sum)")
+    p.add_argument("--negatives", action="append", default=None, metavar="PATH[:ID,...]",
+                   help="another dataset whose train-split recordings are added as background (repeat "
+                        "for several); IDs are its classes that overlap this model's, whose instances are "
+                        "cut out (e.g. ../shared/data/pkummd:18,19,26,27,41). Teaches the model to stay "
+                        "silent on activities it does not know")
+    p.add_argument("--augment", action="store_true", default=None,
+                   help="randomly alter every training crop as other sources would: view rotation, body "
+                        "scale, frame-rate jitter, joint noise and dropout, a missing second person")
+    p.add_argument("--negative-ratio", type=float, default=None,
+                   help="negative frames per positive frame, shared by all --negatives (default 1)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument(
         "--device",
@@ -151,7 +161,40 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CKPT",
         help="continue from OUT/last.ckpt (its model and training settings; --epochs may extend)",
     )
+    p.add_argument("--progress", choices=["auto", "always", "never"], default="auto",
+                   help="progress bar of optimiser steps on stderr (steps/s, ETA); auto: only when stderr "
+                        "is a terminal (default). The per-epoch lines on stdout are printed either way")
     return p
+
+
+class _Progress:
+    """A tqdm bar of optimiser steps on stderr; epoch lines go to stdout above it."""
+
+    def __init__(self, mode: str, epochs: int) -> None:
+        tty = getattr(sys.stderr, "isatty", lambda: False)()
+        self.on = mode == "always" or (mode == "auto" and tty)
+        self.epochs = epochs
+        self.bar = None
+
+    def step(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=done - 1, unit="step", desc="training", file=sys.stderr,
+                            dynamic_ncols=True, leave=False)  # fmt: skip
+        self.bar.update(done - self.bar.n)
+
+    def epoch(self, line: str, row: dict) -> None:
+        if self.bar is None:
+            print(line, flush=True)
+            return
+        self.bar.write(line, file=sys.stdout)
+        sys.stdout.flush()
+        self.bar.set_postfix_str(f"epoch {row['epoch'] + 1}/{self.epochs} loss {row.get('loss', float('nan')):.4f}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _fail(msg: str) -> int:
@@ -184,6 +227,15 @@ def main(argv: list[str]) -> int:
         return _fail("--epochs must be >= 1")
     if not Path(args.data).exists():
         return _fail(f"--data {args.data}: no such file or directory")
+    for spec in args.negatives or ():
+        from skelact.models.negatives import parse_negative_spec
+
+        try:
+            neg_path, _ids = parse_negative_spec(spec)
+        except ValueError as e:
+            return _fail(str(e))
+        if not Path(neg_path).exists():
+            return _fail(f"--negatives {spec}: no such file or directory")
     if args.resume is not None and not Path(args.resume).is_file():
         return _fail(f"--resume {args.resume}: no such checkpoint")
     try:
@@ -225,7 +277,9 @@ def main(argv: list[str]) -> int:
         else:
             over = {k: v for k, v in dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                           crop_frames=args.crop_frames, eval_every=args.eval_every,
-                                          flr_start=args.flr_start, flr_window=args.flr_window).items()
+                                          flr_start=args.flr_start, flr_window=args.flr_window,
+                                          negatives=tuple(args.negatives) if args.negatives else None,
+                                          negative_ratio=args.negative_ratio, augment=args.augment).items()
                     if v is not None}  # fmt: skip
             tcfg = train_config(args.paper, supervision=args.supervision, method=args.method, seed=args.seed,
                                 fps=args.fps or dataset_fps(train_ds), threads=args.threads, **over)  # fmt: skip
@@ -253,20 +307,22 @@ def main(argv: list[str]) -> int:
           + f", arch {mcfg.arch}, {tcfg.epochs} epochs, batch {tcfg.batch_size}, lr {tcfg.lr:g}, "
           f"{tcfg.fps:g} fps, seed {tcfg.seed}, device {device}")  # fmt: skip
 
+    bar = _Progress(args.progress, tcfg.epochs)
+
     def on_epoch(row: dict) -> None:
         parts = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "seconds"))
-        print(
-            f"epoch {row['epoch'] + 1:3d}/{tcfg.epochs}  {parts}  {row['seconds']:.1f}s", flush=True
-        )
+        bar.epoch(f"epoch {row['epoch'] + 1:3d}/{tcfg.epochs}  {parts}  {row['seconds']:.1f}s", row)
 
     t0 = time.time()
     try:
-        res = train(train_ds, tcfg, mcfg, out_dir=out, eval_ds=eval_ds, resume=args.resume,
-                    persons=persons, on_epoch=on_epoch, device=device)  # fmt: skip
+        res = train(train_ds, tcfg, mcfg, out_dir=out, eval_ds=eval_ds, resume=args.resume, persons=persons,
+                    on_epoch=on_epoch, device=device, on_step=bar.step if bar.on else None)  # fmt: skip
     except SupervisionError as e:
         return _fail(str(e))
     except ValueError as e:
         return _fail(str(e))
+    finally:
+        bar.close()
     m = res.model
     print(f"\nmodel: {res.model_cfg.arch}, {count_parameters(m):,} parameters, D={res.model_cfg.feature_dim}, "
           f"receptive field {m.receptive_field} frames, lookahead {m.lookahead}")  # fmt: skip

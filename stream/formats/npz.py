@@ -168,7 +168,8 @@ def load_npz_dataset(path: str | Path, only: list[str] | None = None) -> Dataset
         background_id=None if background is None else int(background),
         label_kind="frame" if has_frame_labels else kind,
         splits=splits,
-        meta={"path": str(root), "fps": fps, "fps_note": meta.get("fps_note", "")},
+        meta={"path": str(root), "fps": fps, "fps_note": meta.get("fps_note", ""),
+              **({"license": lic} if (lic := meta.get("license") or meta.get("licence")) else {})},
     )
 
 

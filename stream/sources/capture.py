@@ -1,12 +1,11 @@
-"""Live capture plumbing: a drop-oldest frame grabber and a never-blocking sender.
+"""Live capture plumbing: a drop-oldest frame grabber for cameras and video files.
 
 A live source must never fall behind the world: when the pose estimator is slower than
 the camera, the frames it could not take are dropped (oldest first) and counted, and
 nothing is queued without bound. ``FrameGrabber`` runs the camera (or a video file
 standing in for one) in a background thread and keeps only the newest frame in a
-one-slot buffer. ``LiveSender`` sends with ``NOBLOCK`` on a PUSH socket whose send
-high-water mark bounds the queue, and counts what it could not send (PROTOCOL.md: the
-runtime never asks a live source to wait).
+one-slot buffer. The sending side (``LiveSender``, which never blocks on the socket) is
+in ``skelact.stream.sources.sender``.
 
 OpenCV is imported lazily (only when a capture is opened).
 """
@@ -29,7 +28,6 @@ __all__ = [
     "FrameGrabber",
     "open_video",
     "open_camera",
-    "LiveSender",
 ]
 
 log = logging.getLogger(__name__)
@@ -309,45 +307,3 @@ class _CameraReader:
 
     def clock(self, _index: int) -> float:
         return self.t
-
-
-class LiveSender:
-    """Sends multipart messages without ever blocking.
-
-    ``sock``: a connected PUSH socket (set ``SNDHWM`` before connecting: it bounds the
-    queue). ``send`` uses ``NOBLOCK``; a message the socket cannot take now (queue full
-    or no peer yet) is not sent and counted in ``unsent``. ``send_final`` (for the eos)
-    waits up to ``timeout_s`` seconds for room, since ending the stream matters more than
-    one frame. ``blocking=True`` makes ``send`` wait instead (recorded files: nothing lost).
-    """
-
-    def __init__(self, sock, blocking: bool = False) -> None:
-        self.sock = sock
-        self.blocking = blocking
-        self.sent = 0
-        self.unsent = 0
-
-    def send(self, parts: list[bytes]) -> bool:
-        import zmq
-
-        try:
-            self.sock.send_multipart(parts, flags=0 if self.blocking else zmq.NOBLOCK, copy=False)
-        except zmq.Again:
-            self.unsent += 1
-            return False
-        self.sent += 1
-        return True
-
-    def send_final(self, parts: list[bytes], timeout_s: float = 1.0) -> bool:
-        import zmq
-
-        if self.sock.poll(int(timeout_s * 1000), zmq.POLLOUT):
-            try:
-                self.sock.send_multipart(parts, flags=zmq.NOBLOCK)
-                self.sent += 1
-                return True
-            except zmq.Again:
-                pass
-        self.unsent += 1
-        log.warning("could not send the final message within %.1f s", timeout_s)
-        return False

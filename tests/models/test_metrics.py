@@ -11,6 +11,8 @@ from skelact.models.metrics import (
     frame_ap,
     frame_map,
     interpolated_prec_rec,
+    ood_false_starts,
+    ood_mask,
     ranking_ap,
     segment_iou,
     tiou_key,
@@ -190,3 +192,35 @@ def test_frame_map_pools_videos():
         frame_map([lab1], [s2])
     with pytest.raises(ValueError):
         frame_map([], [])
+
+
+# ----------------------------------------------------------------------------- out of domain
+
+
+def test_ood_mask_is_per_instance_not_per_sequence():
+    t = np.arange(10) / 2.0  # 0.0 .. 4.5 s
+    m = ood_mask(t, [(1.0, 2.0)])
+    assert m.tolist() == [True, True, False, False, False, True, True, True, True, True]
+    assert ood_mask(t, []).all()
+
+
+def test_ood_false_starts_hand_computed():
+    # two 10-minute streams at 10 fps; stream a has one overlapping instance 60..120 s
+    t = np.arange(6000) / 10.0
+    streams = {"a": t, "b": t}
+    overlapping = {"a": [(60.0, 120.0)]}
+    starts = [("a", 100, 3), ("a", 700, 5), ("a", 1300, 5), ("b", 10, 3), ("c", 5, 1), ("b", 99999, 1)]
+    r = ood_false_starts(streams, overlapping, starts)
+    # OOD time: 20 min minus 60.1 s of the instance (601 rows of 0.1 s)
+    assert r["ood_hours"] == pytest.approx((12000 - 601) * 0.1 / 3600)
+    assert r["ood_false_starts"] == 3 and r["starts_in_domain"] == 1  # row 700 = 70 s is inside
+    assert r["per_class"] == {3: 2, 5: 1}
+    assert r["ood_false_starts_per_hour"] == pytest.approx(3 / r["ood_hours"])
+
+
+def test_ood_false_starts_irregular_rows_and_gaps():
+    t = np.array([0.0, 0.5, 1.0, 11.0, 11.5])  # a 10 s recording gap counts as 1 s
+    r = ood_false_starts({"s": t}, {}, [("s", 3, 1)])
+    assert r["ood_hours"] == pytest.approx((0.5 + 0.5 + 1.0 + 0.5 + 0.5) / 3600)
+    assert r["ood_false_starts"] == 1
+    assert np.isnan(ood_false_starts({}, {}, [])["ood_false_starts_per_hour"])

@@ -106,3 +106,18 @@ def test_flr_start_can_be_moved_for_short_runs(synthetic_dir, tmp_path, capsys):
     assert "lower --flr-start" not in io.err
     last = [ln for ln in io.out.splitlines() if ln.startswith("epoch   2/2")][0]
     assert float(last.split("pseudo ")[1].split()[0]) > 0  # pseudo labels used from epoch 2
+
+
+def test_progress_bar_on_stderr_only_when_asked(synthetic_dir, tmp_path, capsys):
+    base = ["--data", str(synthetic_dir), "--supervision", "video", "--method", "mil", "--epochs", "2",
+            "--crop-frames", "64", "--threads", "1", "--eval-split", "none"]  # fmt: skip
+    assert cli.main([*base, "--out", str(tmp_path / "a"), "--progress", "always"]) == 0
+    io = capsys.readouterr()
+    assert ("step/s" in io.err or "s/step" in io.err) and "training" in io.err  # tqdm: rate and ETA
+    assert "epoch   1/2" in io.out and "epoch   2/2" in io.out and "step/s" not in io.out
+    assert cli.main([*base, "--out", str(tmp_path / "b")]) == 0  # auto: stderr is no terminal here
+    io = capsys.readouterr()
+    assert "training:" not in io.err and "epoch   2/2" in io.out
+    with pytest.raises(SystemExit) as e:
+        cli.main([*base, "--out", str(tmp_path / "c"), "--progress", "sometimes"])
+    assert e.value.code == 2

@@ -55,8 +55,10 @@ def _scores(prefix: list, x: str, lead: int) -> list:
     return nodes
 
 
-def hand_raiser(path: Path, mode: str = "step", lookahead: int = 0, window: int = 16) -> Path:
-    """Write a hand-raiser model (``mode`` step or window) to ``path``."""
+def hand_raiser(path: Path, mode: str = "step", lookahead: int = 0, window: int = 16,
+                decision: dict | None = None) -> Path:  # fmt: skip
+    """Write a hand-raiser model (``mode`` step or window) to ``path``; ``decision``: the
+    calibrated per-class thresholds its metadata carries (none by default)."""
     norm = NormConfig()
     inits: list = []
     if mode == "step":
@@ -81,7 +83,7 @@ def hand_raiser(path: Path, mode: str = "step", lookahead: int = 0, window: int 
     meta = ModelMeta(
         name=f"hand_raiser_{mode}", classes=((1, "raise_right_arm"), (2, "raise_left_arm")),
         background_index=2, mode=mode, fps=30.0, norm=norm, receptive_field=1,
-        lookahead=lookahead, window=window, state=state,
+        lookahead=lookahead, window=window, state=state, decision=decision or {},
     )  # fmt: skip
     e = model.metadata_props.add()
     e.key, e.value = META_KEY, meta.to_json()
