@@ -18,7 +18,13 @@ CLIP = Path(__file__).resolve().parents[1] / "data" / "rar_exercise_20f.mp4"
 
 def test_demo_video_prints_live_events_and_writes_the_preview(tmp_path):
     preview = tmp_path / "demo.mp4"
-    r = subprocess.run([*SKELACT, "demo", "--video", str(CLIP), "--preview-out", str(preview)],
+    # the default model rightly stays silent on calisthenics: an arm-raise detector is not
+    sys.path.insert(0, str(Path(__file__).parents[1] / "stream"))
+    from onnx_fixtures import hand_raiser
+
+    model = hand_raiser(tmp_path / "hr.onnx", "step")
+    r = subprocess.run([*SKELACT, "demo", "--video", str(CLIP), "--preview-out", str(preview), "--model", str(model),
+                        "--on", "0.3", "--off", "0.1", "--min-frames", "1"],
                        capture_output=True, text=True, timeout=120)  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"--- video {CLIP} through MediaPipe" in r.stdout

@@ -127,3 +127,41 @@ def test_summary_help_and_cli_dispatch(tmp_path, gt_csv, capsys):
     pred = write_csv(tmp_path / "p.csv", PRED_HEADER, [("s1", 1, 10, 19, 1)])
     assert cli_main(["eval", "--gt", str(gt_csv), "--pred", str(pred)]) == 0
     assert "mAP" in capsys.readouterr().out
+
+
+def test_ood_false_starts_per_hour_hand_built(tmp_path, capsys):
+    """Three starts on one PRECOG sequence: one inside a labelled kick (in domain when the
+    kick class overlaps), two in its pauses (out of domain)."""
+    from skelact.stream.formats import load_dataset
+
+    ds = load_dataset(precog_path()).split("test")
+    seq = next(iter(ds))
+    iv = seq.labels.intervals[0]
+    pauses = [r for r in range(seq.num_frames) if seq.labels.frame[r] == 0]
+    rows = [(iv.start + iv.end) // 2, pauses[0], pauses[-1]]
+    events = tmp_path / "ev.jsonl"
+    events.write_text("".join(json.dumps({"type": "start", "stream": seq.id, "seq": r, "class_id": 5}) + "\n"
+                              for r in rows))  # fmt: skip
+    out = tmp_path / "ood.json"
+    assert main(["--gt", str(precog_path()), "--split", "test", "--pred", str(events),
+                 "--ood-overlap", str(iv.class_id), "--json", str(out)]) == 0  # fmt: skip
+    r = json.loads(out.read_text())["ood"]
+    assert r["ood_false_starts"] == 2 and r["starts_in_domain"] == 1 and r["per_class"] == {"5": 2}
+    total_h = sum(float(np.clip(np.diff(s.t, append=s.t[-1] + np.median(np.diff(s.t))), 0, 1).sum())
+                  for s in ds) / 3600  # fmt: skip
+    assert 0 < r["ood_hours"] < total_h and r["ood_false_starts_per_hour"] == pytest.approx(2 / r["ood_hours"])
+    assert "false starts" in capsys.readouterr().out
+    # no overlapping class: every row is out of domain, all three starts are false
+    assert main(["--gt", str(precog_path()), "--split", "test", "--pred", str(events), "--ood-overlap", "none",
+                 "--json", str(out)]) == 0  # fmt: skip
+    r = json.loads(out.read_text())["ood"]
+    assert r["ood_false_starts"] == 3 and r["ood_hours"] == pytest.approx(total_h)
+
+
+def test_ood_needs_a_dataset_and_json_lines(tmp_path, capsys):
+    bad = tmp_path / "ev.jsonl"
+    bad.write_text("not json\n")
+    assert main(["--gt", str(precog_path()), "--pred", str(bad), "--ood-overlap", "1"]) == 2
+    assert "not a JSON line" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--gt", str(precog_path()), "--pred", str(bad), "--ood-overlap", "kicks"])
