@@ -62,7 +62,9 @@ def augment(x: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig | None =
     src = np.arange(len(x))
     y = np.array(x, dtype=np.float32)
     c = y.shape[-1]
-    missing = ~np.any(y[..., :3] != 0, axis=-1)  # (T, M, V): joints that were absent
+    # (T, M, V): joints that were absent (every channel 0; the pelvis sits at the origin
+    # but moves, so position alone would call it missing)
+    missing = ~np.any(y != 0, axis=-1)
     theta = np.deg2rad(rng.uniform(-cfg.view_deg, cfg.view_deg))
     rot = np.array([[np.cos(theta), 0, np.sin(theta)], [0, 1, 0], [-np.sin(theta), 0, np.cos(theta)]])
     lin = rot @ np.diag(rng.uniform(1 - cfg.scale, 1 + cfg.scale, 3))

@@ -40,3 +40,13 @@ def test_dropout_and_second_person():
     y, _ = augment(x, np.random.default_rng(0), AugmentConfig(dropout=0.5, drop_person=1.0, fps_jitter=0))
     assert (y[:, 1] == 0).all()
     assert 0.3 < (y[:, 0, :, 0] == 0).mean() < 0.7
+
+
+def test_no_change_means_no_change():
+    """Every part off: the crop comes back as it was (the pelvis, at the origin but
+    moving, keeps its velocity)."""
+    x = _crop()
+    x[:, 0, 0, :3] = 0.0  # the pelvis: position 0 (it is the centre), velocity not
+    off = AugmentConfig(view_deg=0, scale=0, fps_jitter=0, noise=0, dropout=0, drop_person=0)
+    y, src = augment(x, np.random.default_rng(0), off)
+    assert np.array_equal(y, x) and src.tolist() == list(range(len(x)))
