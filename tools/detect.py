@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-SUMMARY = "detect actions in recorded files or a video: the runtime's streaming core, or --offline (the papers' way)"
+SUMMARY = ("detect actions in recorded files or a video: the runtime's streaming core, or --offline "
+           "(the FLR paper's whole-sequence inference)")
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
@@ -57,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Run a model over a recorded file, a dataset or a video. By default this is the streaming core "
             "of `skelact serve` (same events as replaying the file into a runtime, causal, frame by frame). "
             "A video (.mp4, .avi, ...) goes through MediaPipe Pose first, like `skelact publish --video "
-            "FILE --fast`. --offline is the papers' whole-sequence inference (non-causal, for evaluation): "
+            "FILE --fast`. --offline is the whole-sequence inference of the FLR paper (Yu & Fujiwara, AAAI "
+            "2023, Frame-Level Label Refinement for Skeleton-Based Weakly-Supervised Action Recognition; "
+            "non-causal, for evaluation): "
             "the window graph over the whole sequence, classes with video score < 0.1 rejected, "
             "multi-threshold proposals and NMS. Output by extension: .jsonl = event bodies, "
             ".csv = segments (sequence,class_id,start_frame,end_frame,score); frames are source frames."
@@ -223,28 +226,6 @@ class Result:
     segments: list[tuple[int, int, int, float]]
     events: list[dict] = field(default_factory=list)
     gt: list[tuple[int, int, int]] = field(default_factory=list)
-
-
-def detect_messages(engine, items, cfg) -> list[dict]:
-    """The loop of ``skelact.stream.offline.detect_sequence`` over any (t, multipart)
-    messages: decode, expire on source time, feed the runtime's ``DetectorCore``. Returns
-    event (and with ``cfg.scores``, scores) bodies in order."""
-    from skelact.stream import protocol as P
-    from skelact.stream.detector import DetectorCore
-
-    core = DetectorCore(engine, cfg)
-    limits = P.Limits()
-    out: list[dict] = []
-    for t, parts in items:
-        msg = P.decode_frame(parts, limits)
-        for o in core.expire(t) + core.feed(msg, now=t, arrival=time.monotonic()):
-            if o.kind not in ("event", "scores"):
-                log.warning("%s: %s at t=%.3f s: %s", o.stream, o.body["reason"], t, o.body["detail"])
-                continue
-            if o.kind == "event":
-                o.body["emitted_at"] = time.time()
-            out.append(o.body)
-    return out
 
 
 def _streaming_result(engine, sid: str, row_t: np.ndarray, fps: float, bodies: list[dict]) -> Result:
@@ -484,6 +465,8 @@ def main(argv: list[str]) -> int:
         if args.offline:
             res = _detect(engine, seq, dcfg, offline=True)
         else:
+            from skelact.stream.offline import detect_messages
+
             res = _streaming_result(engine, poses.stream, seq.t, poses.fps,
                                     detect_messages(engine, poses.messages(), dcfg))  # fmt: skip
         results.append(res)
