@@ -1,6 +1,6 @@
 """The paper's non-causal AGCN feature extractor, and the graph layers both backbones share.
 
-Feature extraction as in seed 000 (Yu & Fujiwara, AAAI 2023, "Feature Extraction"): the
+Feature extraction as in the FLR paper (Yu & Fujiwara, AAAI 2023, section "Feature Extraction"): the
 blocks of 2s-AGCN (Shi et al., CVPR 2019) before global pooling, plus a stride-2
 temporal block after the first block, give features at T/8; they are linearly upsampled
 back to T and L2-normalised per frame: ``f in R^{T x D}``.

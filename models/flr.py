@@ -1,4 +1,4 @@
-"""Frame-level label refinement (seed 000, "Frame-Level Label Refinement").
+"""Frame-level label refinement (Yu & Fujiwara, AAAI 2023, "Frame-Level Label Refinement for Skeleton-Based Weakly-Supervised Action Recognition").
 
 Joint optimisation (Tanaka et al. 2018; Eq. 9): the pseudo label of a frame for epoch e
 is the network's own frame softmax from earlier epochs. Following the paper's

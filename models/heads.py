@@ -1,4 +1,4 @@
-"""Classifier heads of seed 000: the cosine classifier and temporal softmax attention.
+"""Classifier heads of the FLR paper (Yu & Fujiwara, AAAI 2023): the cosine classifier and temporal softmax attention.
 
 * ``CosineHead`` (Eq. 1): ``s[t, c] = delta * cos(f_t, w_c)`` over C + 1 classes, the
   background last. Cosine logits are bounded by +-delta, which keeps MIL's video scores

@@ -1,4 +1,4 @@
-"""Losses of seed 000 (MIL + frame-level label refinement) and the fully supervised baseline.
+"""Losses of the FLR paper (Yu & Fujiwara, AAAI 2023: MIL + frame-level label refinement) and the fully supervised baseline.
 
 Pure functions on tensors. Shapes: N videos, T frames, C1 = K + 1 outputs (background
 last). ``mask`` (N, T) bool marks real (unpadded) frames; None = all real.

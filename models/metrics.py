@@ -7,7 +7,8 @@
   the highest tIoU >= threshold; AP is the area under the interpolated precision-recall
   curve (:func:`interpolated_prec_rec`).
 * :func:`video_map` — mean over classes of the AP of ranking videos by class score
-  (video-level multi-label classification, as the seed papers report).
+  (video-level multi-label classification, as reported by Yu & Fujiwara, AAAI 2023,
+  "Frame-Level Label Refinement for Skeleton-Based Weakly-Supervised Action Recognition").
 * :func:`frame_map` — mean over classes of the AP of ranking all frames of all videos
   (pooled) by class score.
 * :func:`ood_mask` / :func:`ood_false_starts` — out-of-domain false starts per hour:

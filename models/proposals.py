@@ -1,6 +1,6 @@
 """Offline post-processing of whole-sequence scores into action segments (numpy only).
 
-This is the non-causal inference of the S-WTAL + FLR paper (seed 000, Yu & Fujiwara,
+This is the non-causal inference of the S-WTAL + FLR paper (Yu & Fujiwara,
 AAAI 2023), used by ``skelact detect --offline`` for evaluation. The paper says
 (Experiment, "Implementation Details", last paragraph): "During inference, we reject
 the category whose class probability r^c in Eq. (5) is lower than 0.1. Following

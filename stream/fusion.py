@@ -1,4 +1,4 @@
-"""SST-A: joint-level aggregation of several pose estimators (seed 001, Yang et al., WACV 2021).
+"""SST-A: joint-level aggregation of several pose estimators (Yang et al., WACV 2021).
 
 Selective Spatio-Temporal Aggregation, paper section 3.1 ("Selective Spatio-Temporal
 Aggregation"), equations (1)-(4):

@@ -73,17 +73,14 @@ class PubFeed:
         import zmq
 
         from . import protocol as P
+        from .client import sub_socket
 
         self._P = P
         self._zmq = zmq
         self.stream = stream
-        self.sock = (ctx or zmq.Context.instance()).socket(zmq.SUB)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.RCVHWM, 1000)
         self.topics = {P.scores_topic(stream), P.event_topic(stream), P.STATUS_TOPIC}
-        for t in self.topics:
-            self.sock.setsockopt(zmq.SUBSCRIBE, t.encode())
-        self.sock.connect(endpoint)
+        # raises ClientError (one line) when the endpoint cannot be connected to
+        self.sock = sub_socket(ctx or zmq.Context.instance(), endpoint, sorted(self.topics), hwm=1000, linger_ms=0)
         self.overlay = Overlay()
         self.received = 0
         self._status_at: float | None = None

@@ -80,6 +80,7 @@ def main(argv: list[str]) -> int:
 
     from skelact.stream import protocol as P
     from skelact.stream.assets import default_model_path, precog_path
+    from skelact.stream.client import push_socket, sub_socket
     from skelact.stream.engine import Engine
     from skelact.stream.formats import load_dataset
     from skelact.stream.metadata import ModelError
@@ -107,13 +108,8 @@ def main(argv: list[str]) -> int:
     rt = Runtime(engine, cfg).start()
     print(f"runtime {rt.runtime_id} listening on {rt.in_endpoint}, publishing on {rt.out_endpoint}")
     ctx = zmq.Context.instance()
-    sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.LINGER, 0)
-    sub.setsockopt_string(zmq.SUBSCRIBE, "event/")
-    sub.connect(rt.out_endpoint)
-    push = ctx.socket(zmq.PUSH)
-    push.setsockopt(zmq.LINGER, 1000)
-    push.connect(rt.in_endpoint)
+    sub = sub_socket(ctx, rt.out_endpoint, ["event/"], linger_ms=0)
+    push = push_socket(ctx, rt.in_endpoint, hwm=1000, linger_ms=1000)
     time.sleep(0.3)  # let the SUB subscription reach the PUB socket
 
     by_id = {s.id: s for s in seqs}

@@ -5,7 +5,9 @@ into segments, which sequences count); this module parses the options, prints th
 and writes ``--json OUT``: the result of ``evaluate`` (``detection_map``, ``video_map``,
 ``frame_map`` with ``--scores``, ``per_class``, ``counts``; fractions in [0, 1]) plus the
 inputs ``gt``, ``pred``, ``scores``, ``split``, ``fps`` and ``tiou_thresholds``. Bad
-input exits with status 2 and one line naming the file and line.
+input exits with status 2 and one line naming the file and line. ``--plot OUT.png`` also
+draws the per-class AP bar chart (``skelact.stream.evalplot``); without matplotlib it
+stops before any work, with one line naming the ``plot`` extra.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ SUMMARY = "score predicted segments or recorded events against ground truth (det
 
 def build_parser() -> argparse.ArgumentParser:
     from .cli import ArgumentParser, number
+    from .detect import PLOT_SUFFIXES, suffix_type
 
     p = ArgumentParser(
         prog="skelact eval",
@@ -34,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  skelact eval --gt stream/assets/precog --split test --pred events.jsonl\n"
             "  skelact eval --gt labels.csv --pred segments.csv --scores scores.npz --json result.json\n"
             "  skelact eval --gt labels.csv --pred events.jsonl --fps 30 --tiou 0.3 0.5 0.7\n"
+            "  skelact eval --gt stream/assets/precog --split test --pred events.jsonl --plot ap.png\n"
             "  skelact eval --gt ../shared/data/pkummd --split test --pred pku_events.jsonl --ood-overlap 18,19,26,27,41"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -60,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "labelled instances is out of domain, and a start there is a false start: prints "
                         "false starts per stream-hour instead of mAP (points count 2 s before to 0.5 s after)")
     p.add_argument("--json", default=None, metavar="OUT", help="write the results as a JSON dictionary")
+    p.add_argument("--plot", default=None, type=suffix_type(*PLOT_SUFFIXES), metavar="OUT.png",
+                   help="also draw per-class detection AP as a bar chart (.png, .svg or .pdf): one bar per "
+                        "tIoU threshold (the mean over them beyond 6), an mAP group and the mAP line; "
+                        "needs matplotlib (pip install 'skelact[plot]'); not with --ood-overlap")  # fmt: skip
     return p
 
 
@@ -108,8 +116,47 @@ def _ood(args) -> int:
     return 0
 
 
+def _plot_ready(path: str) -> str | None:
+    """Why ``--plot path`` cannot be drawn (no matplotlib, no such folder), else None:
+    checked before any work."""
+    from skelact.stream.timeline import PlotUnavailable, require_matplotlib
+
+    try:
+        require_matplotlib()
+    except PlotUnavailable as e:
+        return f"--plot: {e}"
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        return f"--plot: cannot write {path}: no folder {folder}"
+    return None
+
+
+def _draw(result: dict, args) -> int:
+    """``--plot``: the per-class AP chart of ``result``; 0, or 2 with one line on stderr."""
+    from skelact.stream.evalplot import plot_eval
+
+    title = f"detection AP per class: {Path(args.pred).name} against {Path(args.gt).name}"
+    if args.split:
+        title += f" ({args.split} split)"
+    try:
+        path = plot_eval(result, args.plot, title=title)
+    except (OSError, ValueError) as e:
+        print(f"skelact eval: cannot write {args.plot}: {e}", file=sys.stderr)
+        return 2
+    print(f"plot -> {path}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.plot is not None:
+        if args.ood_overlap is not None:
+            parser.error("--plot draws detection AP per class, which --ood-overlap does not compute")
+        why = _plot_ready(args.plot)
+        if why:
+            print(f"skelact eval: {why}", file=sys.stderr)
+            return 2
     if args.ood_overlap is not None:
         return _ood(args)
     from skelact.models.evaluation import (
@@ -141,4 +188,6 @@ def main(argv: list[str]) -> int:
         except OSError as e:
             print(f"skelact eval: {args.json}: cannot write ({e.strerror or e})", file=sys.stderr)
             return 2
+    if args.plot is not None:
+        return _draw(result, args)
     return 0

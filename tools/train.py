@@ -18,9 +18,10 @@ defaults:
   Adam lr 1e-3, batch 8, 40 epochs, sequences tiled into crops of <= 512 frames, held-out
   split scored every 2 epochs, FLR pseudo labels from epoch 10 averaged over 10 epochs.
   About 7-11 min on PRECOG with 2 CPU threads.
-  --paper: the seed paper's settings: D=256 (2s-AGCN widths 64..256), Adam lr 1e-4,
-  batch 8, 100 epochs, whole sequences, delta 5, tau 2, alpha 0.2, lambda_pseudo 1,
-  lambda_KL 0.5 (meant for a GPU: --device cuda).
+  --paper: the FLR paper's settings (Yu & Fujiwara, AAAI 2023, "Frame-Level Label
+  Refinement for Skeleton-Based Weakly-Supervised Action Recognition"): D=256 (2s-AGCN
+  widths 64..256), Adam lr 1e-4, batch 8, 100 epochs, whole sequences, delta 5, tau 2,
+  alpha 0.2, lambda_pseudo 1, lambda_KL 0.5 (meant for a GPU: --device cuda).
 
 outputs:
   OUT/last.ckpt  after every epoch (with optimizer + FLR state, for --resume)
@@ -54,8 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
             "sequence: --method mil is multiple-instance learning with a cosine classifier and "
             "temporal attention, --method flr adds frame-level label refinement (pseudo labels "
             "averaged over past epochs, two heads with small-loss symmetric KL), as in Yu & "
-            "Fujiwara, AAAI 2023. The causal backbone is step-able (export --mode step); the "
-            "paper's AGCN backbone (--arch agcn) looks ahead and is served in window mode."
+            "Fujiwara, \"Frame-Level Label Refinement for Skeleton-Based Weakly-Supervised Action "
+            "Recognition\", AAAI 2023 (the FLR paper). The causal backbone is step-able (export "
+            "--mode step); the FLR paper's AGCN backbone (--arch agcn) looks ahead and is served "
+            "in window mode."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_EPILOG,
@@ -80,9 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--arch",
         choices=["causal", "agcn"],
         default="causal",
-        help="causal: stride-1 dilated causal, step-able (default); agcn: the paper's T/8 AGCN",
+        help="causal: stride-1 dilated causal, step-able (default); agcn: the FLR paper's T/8 AGCN",
     )
-    p.add_argument("--paper", action="store_true", help="the paper's full settings (see below)")
+    p.add_argument("--paper", action="store_true", help="the FLR paper's full settings (see below)")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default 40, --paper 100)")
     p.add_argument(
         "--seed",
@@ -129,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="score the held-out split every N epochs (default 2)",
     )
     p.add_argument("--flr-start", type=int, default=None,
-                   help="FLR: first epoch (0-based) that uses pseudo labels (default 10, as the paper); "
+                   help="FLR: first epoch (0-based) that uses pseudo labels (default 10, as the FLR paper); "
                         "lower it for short runs, or FLR never starts")
     p.add_argument("--flr-window", type=int, default=None,
                    help="FLR: epochs of frame predictions averaged into pseudo labels (default 10)")
