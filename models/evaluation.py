@@ -25,6 +25,28 @@ skipped (:func:`read_events`). Frame scores (:func:`load_scores`): an npz of
 * ``counts``: sequences, classes, gt_segments, pred_segments, and what was dropped
 
 Classes without ground truth are left out of every mean (see ``skelact.models.metrics``).
+
+Point-level ground truth (MSRC-12: one action point per instance, no extent) is scored
+differently: ``load_gt(path, split, points=True)`` returns a ``GroundTruth`` of kind
+``"point"`` whose points carry their time (the row time ``seq.t[frame]``, seconds from the
+sequence's first row: MSRC-12 rows are irregular, so never ``frame / fps``), and
+:func:`evaluate_points` scores the start events of an events JSONL
+(:func:`read_start_events`) against them with ``skelact.models.metrics.point_f1``, both at
+the **decision time** ``t + delay_s`` (when the runtime knew) and at the event's ``t`` (the
+back-dated start). Its dict (JSON-ready: undefined values are ``None``):
+
+* ``point_f1``: {window key "-0.5/+0.5", ...: {``f1`` (micro, over all points and events),
+  ``macro_f1`` (mean per-class F1 over classes with points), ``precision``, ``recall``,
+  ``tp``, ``num_points``, ``num_events``, ``median_offset_s`` (median decision time - point
+  time of the matched pairs)}} at decision time
+* ``point_f1_at_t``: the same with the events' ``t`` (offset = ``t`` - point time)
+* ``point_per_class``: {"<class_id>": {"name", "num_points", "num_events", "f1",
+  "precision", "recall", "f1_at_t", "precision_at_t", "recall_at_t"}}, each metric a
+  {window key: value} dict; classes with points or events only
+* ``point_windows``: [[before_s, after_s], ...]: an event matches a point when
+  ``-before_s <= event time - point time <= after_s``
+* ``counts``: sequences, sequences_with_points, classes, points, start_events_read,
+  start_events (scored), events_outside_sequences, events_other_classes
 Sequences: a dataset (or a split) fixes the evaluated set, and predictions on other
 sequences are ignored with a warning; a plain labels.csv cannot list sequences without
 actions, so predictions on sequences absent from it count as false positives. Bad input
@@ -43,7 +65,15 @@ from pathlib import Path
 import numpy as np
 
 from ..stream.labels import Interval, intervals_to_frame_matrix
-from .metrics import detection_ap, frame_map, tiou_key, video_map
+from .metrics import (
+    DEFAULT_POINT_WINDOWS,
+    detection_ap,
+    frame_map,
+    point_f1,
+    tiou_key,
+    video_map,
+    window_key,
+)
 
 __all__ = [
     "GT_COLUMNS",
@@ -51,6 +81,8 @@ __all__ = [
     "GroundTruth",
     "InputError",
     "evaluate",
+    "evaluate_points",
+    "format_point_table",
     "format_table",
     "is_events_file",
     "load_gt",
@@ -58,6 +90,7 @@ __all__ = [
     "read_events",
     "read_predictions",
     "read_segments_csv",
+    "read_start_events",
 ]
 
 GT_COLUMNS = ("sequence", "class_id", "start_frame", "end_frame")
@@ -70,7 +103,9 @@ class InputError(Exception):
 
 @dataclass
 class GroundTruth:
-    """Ground-truth segments ``(sequence, class_id, start, end)`` (inclusive frames).
+    """Ground-truth segments ``(sequence, class_id, start, end)`` (inclusive frames), or
+    (``kind == "point"``) action points ``(sequence, class_id, frame, time_s)``, ``time_s``
+    the frame's row time in seconds from the sequence's first row.
 
     ``sequences``: the evaluated set when known (dataset, or a split), else None.
     ``lengths``: frames per sequence when known. ``names``: class id -> name.
@@ -80,6 +115,8 @@ class GroundTruth:
     sequences: set[str] | None = None
     lengths: dict[str, int] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
+    kind: str = "segment"
+    points: list[tuple[str, int, int, float]] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------- parsing helpers
@@ -157,12 +194,26 @@ def _json_file(path: Path) -> dict | None:
     return obj if isinstance(obj, dict) else None
 
 
-def load_gt(path: Path, split: str | None = None) -> GroundTruth:
+def _csv_header(path: Path) -> list[str]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return [h.strip() for h in next(csv.reader(f), [])]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []  # read_segments_csv says what is wrong
+
+
+def load_gt(path: Path, split: str | None = None, points: bool = False) -> GroundTruth:
     """Ground truth from a labels CSV or a dataset (folder or file); ``split`` keeps only
-    that split's sequences (a CSV needs a ``splits.json`` beside it)."""
+    that split's sequences (a CSV needs a ``splits.json`` beside it). A dataset with point
+    labels is refused (detection mAP needs extents) unless ``points``: then the result has
+    ``kind == "point"`` and timed points (see :class:`GroundTruth`)."""
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
     if path.is_file() and path.suffix.lower() == ".csv":
+        head = _csv_header(path)
+        if "frame" in head and "start_frame" not in head:
+            raise InputError(f"{path}: holds point labels (sequence,class_id,frame); give the dataset folder "
+                             "instead: the points' times come from its per-row times")  # fmt: skip
         gt = GroundTruth(read_segments_csv(path, with_score=False))
         classes = _json_file(path.parent / "classes.json")
         if classes and isinstance(classes.get("classes"), dict):
@@ -183,14 +234,27 @@ def load_gt(path: Path, split: str | None = None) -> GroundTruth:
     except (DataError, KeyError) as e:
         raise InputError(str(e).strip("'\"")) from None
     segs: list[tuple[str, int, int, int]] = []
+    pts: list[tuple[str, int, int, float]] = []
+    seg_seq = None
     for seq in ds:
-        if seq.labels.kind in ("frame", "interval"):
+        kind = seq.labels.kind
+        if kind in ("frame", "interval"):
             segs += [(seq.id, iv.class_id, iv.start, iv.end) for iv in seq.labels.intervals]
-        elif seq.labels.kind != "none":
-            raise InputError(f"{path}: sequence {seq.id} has {seq.labels.kind}-level labels; "
-                             "detection mAP needs frame or interval labels")  # fmt: skip
-    return GroundTruth(segs, sequences={s.id for s in ds}, lengths={s.id: s.num_frames for s in ds},
-                       names={int(k): str(v) for k, v in ds.classes.items()})  # fmt: skip
+            seg_seq = seg_seq or seq.id
+        elif kind == "point" and points:
+            pts += [(seq.id, p.class_id, p.frame, float(seq.t[p.frame])) for p in seq.labels.points]
+        elif kind != "none":
+            raise InputError(f"{path}: sequence {seq.id} has {kind}-level labels; "
+                             "detection mAP needs frame or interval labels"
+                             + (" (skelact eval scores action points with point F1)" if kind == "point" else ""))
+        if pts and seg_seq is not None:
+            raise InputError(f"{path}: mixes point labels with frame or interval labels (e.g. sequence "
+                             f"{seg_seq}); score one kind at a time")  # fmt: skip
+    gt = GroundTruth(segs, sequences={s.id for s in ds}, lengths={s.id: s.num_frames for s in ds},
+                     names={int(k): str(v) for k, v in ds.classes.items()})  # fmt: skip
+    if pts or (points and ds.label_kind == "point"):
+        gt.kind, gt.points = "point", pts
+    return gt
 
 
 def _is_int(x: object) -> bool:
@@ -290,6 +354,54 @@ def read_events(path: Path, fps: float | None = None) -> tuple[list[tuple], list
         warnings.append(f"{path}: {orphan_ends} end(s) without a start skipped")
     if ignored_v:
         warnings.append(f"{path}: {ignored_v} line(s) without protocol version v=1 skipped")
+    return out, warnings
+
+
+def read_start_events(path: Path) -> tuple[list[tuple[str, int, float, float]], list[str]]:
+    """Start events of an events JSONL as ``(stream, class_id, t, decision_t)`` (seconds on
+    the stream's source clock; ``decision_t = t + delay_s``, when the runtime knew), plus
+    warnings. Other lines (end, status, scores, other protocol versions) are skipped. Raises
+    InputError naming the file and line when a start lacks a finite ``t`` or ``delay_s >= 0``."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if not is_events_file(path):
+        raise InputError(f"{path}: point-level ground truth is scored from events JSON Lines (start events with "
+                         "t and delay_s, skelact detect -o x.jsonl); a segments CSV has no decision times")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
+    out: list[tuple[str, int, float, float]] = []
+    ignored_v = 0
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except ValueError as e:
+            raise InputError(f"{where}: not a JSON object ({e})") from None
+        if not isinstance(obj, dict):
+            raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+        if obj.get("v") != 1:
+            ignored_v += 1
+            continue
+        if obj.get("type") != "start":
+            continue
+        stream = obj.get("stream")
+        if not isinstance(stream, str) or not stream:
+            raise InputError(f"{where}: start event needs a string stream")
+        if not _is_int(obj.get("class_id")):
+            raise InputError(f"{where}: start event needs an integer class_id")
+        t, delay = obj.get("t"), obj.get("delay_s")
+        if not _is_num(t):
+            raise InputError(f"{where}: start event needs a finite number t (seconds since the stream's first frame)")
+        if not _is_num(delay) or delay < 0:
+            raise InputError(f"{where}: start event needs a number delay_s >= 0 (seconds from t to the decision)")
+        out.append((stream, int(obj["class_id"]), float(t), float(t) + float(delay)))
+    warnings = [f"{path}: {ignored_v} line(s) without protocol version v=1 skipped"] if ignored_v else []
     return out, warnings
 
 
@@ -482,4 +594,110 @@ def format_table(result: dict, tious: list[float]) -> str:
         extra.append(f"frame mAP {100 * result['frame_map']:.2f}%")
     extra.append(f"{cnt['sequences']} sequences, {cnt['classes']} classes")
     lines.append("; ".join(extra))
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------- action points
+def _none_nan(x: float) -> float | None:
+    return None if isinstance(x, float) and math.isnan(x) else x
+
+
+def evaluate_points(gt: GroundTruth, events: list[tuple[str, int, float, float]],
+                    windows: list[tuple[float, float]] | None = None) -> tuple[dict, list[str]]:  # fmt: skip
+    """Point F1 of start events against point-level ground truth (see the module docstring).
+
+    ``events``: ``(sequence, class_id, t, decision_t)`` (:func:`read_start_events`);
+    ``windows``: ``(before_s, after_s)`` pairs (default ``DEFAULT_POINT_WINDOWS``). Events
+    on sequences outside ``gt.sequences`` and of class ids the dataset does not name are
+    ignored with a warning; events of a named class without points are false positives.
+    """
+    if gt.kind != "point":
+        raise InputError("point F1 needs point-level ground truth")
+    wins = [tuple(map(float, w)) for w in (windows or DEFAULT_POINT_WINDOWS)]
+    warnings: list[str] = []
+    counts: dict[str, int] = {"start_events_read": len(events)}
+    if gt.sequences is not None:
+        inside = [e for e in events if e[0] in gt.sequences]
+        counts["events_outside_sequences"] = len(events) - len(inside)
+        if len(inside) < len(events):
+            warnings.append(f"{len(events) - len(inside)} start event(s) on sequences outside the ground truth's "
+                            "set ignored")  # fmt: skip
+        events = inside
+    if not gt.points:
+        raise InputError("the ground truth holds no action points: point F1 is undefined")
+    with_points = {p[1] for p in gt.points}
+    classes = sorted(set(gt.names) | with_points) if gt.names else sorted(with_points)
+    known = set(classes)
+    other = [e for e in events if e[1] not in known]
+    counts["events_other_classes"] = len(other)
+    if other:
+        warnings.append(f"{len(other)} start event(s) of class ids the ground truth does not name "
+                        f"({sorted({e[1] for e in other})}) ignored")  # fmt: skip
+        events = [e for e in events if e[1] in known]
+    pts = [(s, c, t) for s, c, _, t in gt.points]
+    try:
+        at_dec = point_f1(pts, [(s, c, d) for s, c, _, d in events], wins, classes)
+        at_t = point_f1(pts, [(s, c, t) for s, c, t, _ in events], wins, classes)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    keys = [window_key(w) for w in wins]
+    summary = ("f1", "macro_f1", "precision", "recall", "tp", "num_points", "num_events", "median_offset_s")
+
+    def overall(r: dict) -> dict:
+        return {k: {m: _none_nan(r[k][m]) for m in summary} for k in keys}
+
+    per_class: dict[str, dict] = {}
+    for c in classes:
+        first = at_dec[keys[0]]["per_class"][c]
+        if not first["num_points"] and not first["num_events"]:
+            continue
+        row: dict = {"name": gt.names.get(c, str(c)), "num_points": first["num_points"],
+                     "num_events": first["num_events"]}  # fmt: skip
+        for suffix, r in (("", at_dec), ("_at_t", at_t)):
+            for m in ("f1", "precision", "recall"):
+                row[m + suffix] = {k: _none_nan(r[k]["per_class"][c][m]) for k in keys}
+        per_class[str(c)] = row
+    counts.update(sequences=len(gt.sequences) if gt.sequences is not None else len({p[0] for p in gt.points}),
+                  sequences_with_points=len({p[0] for p in gt.points}), classes=len(with_points),
+                  points=len(gt.points), start_events=len(events))  # fmt: skip
+    result = {"point_windows": [list(w) for w in wins], "point_f1": overall(at_dec), "point_f1_at_t": overall(at_t),
+              "point_per_class": per_class, "counts": counts}  # fmt: skip
+    return result, warnings
+
+
+def _pct(x: float | None) -> str:
+    return f"{'-':>7}" if x is None else f"{100 * x:7.1f}"
+
+
+def format_point_table(result: dict) -> str:
+    """The people's view of :func:`evaluate_points`: per class P / R / F1 (%) at each window,
+    one block at decision time (t + delay_s) and one at the events' t, then micro and macro
+    F1 and the median offset ('-' = undefined: no events, or no points)."""
+    keys = list(result["point_f1"])
+    pc = result["point_per_class"]
+    names = {c: f"{c} {v['name']}" if v["name"] != c else c for c, v in pc.items()}
+    w = min(max([len("micro"), len("macro F1")] + [len(n) for n in names.values()]), 28)
+    lines = []
+    for title, suffix, block in (("at decision time (t + delay_s)", "", "point_f1"),
+                                 ("at the events' t (back-dated start)", "_at_t", "point_f1_at_t")):  # fmt: skip
+        top = f"{'':<{w}}" + "".join(f"{k:^21}" for k in keys) + f"{'#pts':>6}{'#ev':>6}"
+        head = f"{'class':<{w}}" + "".join(f"{'P':>7}{'R':>7}{'F1':>7}" for _ in keys) + " " * 12
+        lines += [f"point detection (%) {title}", top, head, "-" * len(head)]
+        for c, v in pc.items():
+            cells = "".join(_pct(v["precision" + suffix][k]) + _pct(v["recall" + suffix][k])
+                            + _pct(v["f1" + suffix][k]) for k in keys)  # fmt: skip
+            lines.append(f"{names[c][:w]:<{w}}{cells}{v['num_points']:6d}{v['num_events']:6d}")
+        lines.append("-" * len(head))
+        r = result[block]
+        first = r[keys[0]]
+        lines.append(f"{'micro':<{w}}" + "".join(_pct(r[k]["precision"]) + _pct(r[k]["recall"]) + _pct(r[k]["f1"])
+                                                 for k in keys) + f"{first['num_points']:6d}{first['num_events']:6d}")
+        lines.append(f"{'macro F1':<{w}}" + "".join(" " * 14 + _pct(r[k]["macro_f1"]) for k in keys))
+        med = ", ".join(f"{k}: " + ("-" if r[k]["median_offset_s"] is None else f"{r[k]['median_offset_s']:+.3f} s")
+                        for k in keys)  # fmt: skip
+        lines.append(f"median offset (event - point) of matches: {med}")
+        lines.append("")
+    cnt = result["counts"]
+    lines.append(f"{cnt['points']} points in {cnt['sequences_with_points']} of {cnt['sequences']} sequences, "
+                 f"{cnt['classes']} classes; {cnt['start_events']} start events scored")  # fmt: skip
     return "\n".join(lines)

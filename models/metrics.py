@@ -14,6 +14,11 @@
 * :func:`ood_mask` / :func:`ood_false_starts` — out-of-domain false starts per hour:
   the time of a stream outside every labelled instance of a class that overlaps the
   model's classes is out of domain, and a start event there is a false start.
+* :func:`point_f1` / :func:`match_points` — start events against action points (point-level
+  labels, MSRC-12): precision, recall and F1 within tolerance windows ``[-before, +after]``
+  seconds around each point, one-to-one greedy matching by the smallest ``|offset|``
+  (offset = event time - point time), micro and macro F1, median offset of the matches.
+  Times are seconds on the data's own clock (each sequence's row times), never ``frame / fps``.
 
 Conventions. Segments are **inclusive frame intervals** ``[start, end]`` (frame indices,
 not seconds), so a segment has ``end - start + 1`` frames and tIoU uses those lengths.
@@ -36,19 +41,24 @@ from collections.abc import Hashable, Iterable, Sequence
 import numpy as np
 
 __all__ = [
+    "DEFAULT_POINT_WINDOWS",
     "DEFAULT_TIOUS",
     "detection_ap",
     "detection_map",
     "frame_ap",
     "frame_map",
     "interpolated_prec_rec",
+    "match_points",
     "ood_false_starts",
     "ood_mask",
+    "point_f1",
+    "point_window",
     "ranking_ap",
     "segment_iou",
     "tiou_key",
     "video_ap",
     "video_map",
+    "window_key",
 ]
 
 DEFAULT_TIOUS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -289,3 +299,159 @@ def ood_false_starts(streams: dict[Hashable, np.ndarray], overlapping: dict[Hash
     return {"ood_hours": hours, "ood_false_starts": false,
             "ood_false_starts_per_hour": false / hours if hours > 0 else float("nan"),
             "per_class": dict(sorted(per_class.items())), "starts_in_domain": inside}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- action points
+
+# Tolerance windows (before_s, after_s): an event matches a point when
+# ``-before_s <= event time - point time <= after_s``.
+DEFAULT_POINT_WINDOWS: tuple[tuple[float, float], ...] = ((0.5, 0.5), (0.5, 1.0))
+
+_EPS = 1e-9  # seconds: window edges are inclusive up to float noise; offsets tie at this resolution
+
+
+def point_window(before: float, after: float) -> tuple[float, float]:
+    """A checked tolerance window ``(before_s, after_s)``: finite, both >= 0 (``before`` is
+    counted back from the point), not both 0. Raises ``ValueError`` saying what is wrong."""
+    b, a = float(before), float(after)
+    if not (np.isfinite(b) and np.isfinite(a)):
+        raise ValueError(f"window bounds must be finite seconds, got ({before}, {after})")
+    if b < 0 or a < 0:
+        raise ValueError(f"window bounds are seconds >= 0 (before counts back from the point: [-{abs(b):g}, "
+                         f"+{abs(a):g}] is written ({abs(b):g}, {abs(a):g})), got ({before}, {after})")  # fmt: skip
+    if b + a <= 0:
+        raise ValueError("a window needs before + after > 0 seconds")
+    return b, a
+
+
+def window_key(window: tuple[float, float]) -> str:
+    """Dictionary key of a window: ``(0.5, 1.0)`` -> ``"-0.5/+1.0"`` (one decimal at least,
+    more when the bound has them: ``(0.25, 1)`` -> ``"-0.25/+1.0"``)."""
+
+    def fmt(x: float) -> str:
+        k = f"{x:.1f}"
+        return k if abs(float(k) - x) < 1e-9 else f"{x:g}"
+
+    return f"-{fmt(window[0])}/+{fmt(window[1])}"
+
+
+def match_points(point_times: Sequence[float], event_times: Sequence[float],
+                 window: tuple[float, float]) -> list[tuple[int, int, float]]:  # fmt: skip
+    """One-to-one matching of events to points of ONE (sequence, class), times in seconds.
+
+    A pair (point i, event j) is a candidate when its offset ``event - point`` lies in
+    ``[-before, +after]`` (inclusive). Candidates are taken greedily by the smallest
+    ``|offset|``; a pair whose point or event is already taken is skipped. Ties (equal
+    ``|offset|`` to 1 ns) go to the earlier point, then to the earlier event, so the result
+    does not depend on input order. Returns ``(point index, event index, offset)`` sorted by
+    point index (indices into the given sequences).
+    """
+    before, after = point_window(*window)
+    p = np.asarray(point_times, dtype=np.float64).reshape(-1)
+    e = np.asarray(event_times, dtype=np.float64).reshape(-1)
+    if not (np.all(np.isfinite(p)) and np.all(np.isfinite(e))):
+        raise ValueError("point and event times must be finite seconds")
+    if p.size == 0 or e.size == 0:
+        return []
+    off = e[None, :] - p[:, None]  # (points, events)
+    pi, ej = np.nonzero((off >= -before - _EPS) & (off <= after + _EPS))
+    if pi.size == 0:
+        return []
+    d = off[pi, ej]
+    # |offset| first, then the earlier point, then the earlier event (np.lexsort: last key leads).
+    order = np.lexsort((ej, pi, e[ej], p[pi], np.round(np.abs(d), 9)))
+    used_p: set[int] = set()
+    used_e: set[int] = set()
+    out: list[tuple[int, int, float]] = []
+    for k in order:
+        i, j = int(pi[k]), int(ej[k])
+        if i in used_p or j in used_e:
+            continue
+        used_p.add(i)
+        used_e.add(j)
+        out.append((i, j, float(d[k])))
+    return sorted(out)
+
+
+def _prf(tp: int, n_points: int, n_events: int) -> tuple[float, float, float]:
+    """Precision (NaN without events), recall (NaN without points) and F1 = 2TP / (points
+    + events) (NaN without either; 0 when only one side is empty)."""
+    nan = float("nan")
+    prec = tp / n_events if n_events else nan
+    rec = tp / n_points if n_points else nan
+    f1 = 2.0 * tp / (n_points + n_events) if n_points + n_events else nan
+    return prec, rec, f1
+
+
+def point_f1(points: Iterable[Sequence], events: Iterable[Sequence],
+             windows: Sequence[tuple[float, float]] = DEFAULT_POINT_WINDOWS,
+             classes: Iterable[int] | None = None) -> dict[str, dict]:  # fmt: skip
+    """Precision, recall and F1 of start events against action points, per tolerance window.
+
+    ``points``: ``(sequence, class_id, time_s)`` rows; ``events``: ``(sequence, class_id,
+    time_s)`` rows (the time to score: a start's decision time ``t + delay_s``, or its ``t``).
+    Times are seconds on each sequence's own clock. Matching is per (sequence, class),
+    one-to-one, by :func:`match_points`. ``classes``: the evaluated class ids (default: the
+    classes with points); events of other classes are ignored, while events of an evaluated
+    class without points are false positives.
+
+    Returns ``{window_key: {...}}`` (keys by :func:`window_key`, e.g. ``"-0.5/+0.5"``), each:
+    ``precision``, ``recall``, ``f1`` (micro: over all points and events), ``macro_f1`` (mean
+    per-class F1 over the classes with points; NaN when none), ``tp``, ``num_points``,
+    ``num_events``, ``median_offset_s`` (median event - point time of the matched pairs;
+    NaN without any) and ``per_class`` = {class_id: {precision, recall, f1, tp, num_points,
+    num_events}} for every evaluated class. Precision without events and recall without
+    points are NaN; F1 = 2TP / (points + events) is 0 when only one side is empty.
+    """
+    wins = [point_window(*w) for w in windows]
+    if not wins:
+        raise ValueError("point_f1 needs at least one window")
+    keys = [window_key(w) for w in wins]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"duplicate windows: {keys}")
+    pts: dict[tuple[Hashable, int], list[float]] = defaultdict(list)
+    evs: dict[tuple[Hashable, int], list[float]] = defaultdict(list)
+    for row in points:
+        t = float(row[2])
+        if not np.isfinite(t):
+            raise ValueError(f"point time must be finite: {tuple(row)}")
+        pts[(row[0], int(row[1]))].append(t)
+    for row in events:
+        t = float(row[2])
+        if not np.isfinite(t):
+            raise ValueError(f"event time must be finite: {tuple(row)}")
+        evs[(row[0], int(row[1]))].append(t)
+    cls = sorted({c for _, c in pts} if classes is None else {int(c) for c in classes})
+    keep = set(cls)
+    n_pts: dict[int, int] = defaultdict(int)
+    n_evs: dict[int, int] = defaultdict(int)
+    for (_, c), v in pts.items():
+        if c in keep:
+            n_pts[c] += len(v)
+    for (_, c), v in evs.items():
+        if c in keep:
+            n_evs[c] += len(v)
+    out: dict[str, dict] = {}
+    for w, key in zip(wins, keys, strict=True):
+        tp: dict[int, int] = defaultdict(int)
+        offsets: list[float] = []
+        for sc, pt in pts.items():
+            if sc[1] not in keep or sc not in evs:
+                continue
+            m = match_points(pt, evs[sc], w)
+            tp[sc[1]] += len(m)
+            offsets += [o for _, _, o in m]
+        per_class = {}
+        for c in cls:
+            p, r, f = _prf(tp[c], n_pts[c], n_evs[c])
+            per_class[c] = {"precision": p, "recall": r, "f1": f, "tp": tp[c], "num_points": n_pts[c],
+                            "num_events": n_evs[c]}  # fmt: skip
+        n_p, n_e, n_tp = sum(n_pts.values()), sum(n_evs.values()), sum(tp.values())
+        p, r, f = _prf(n_tp, n_p, n_e)
+        with_points = [per_class[c]["f1"] for c in cls if n_pts[c]]
+        out[key] = {"precision": p, "recall": r, "f1": f,
+                    "macro_f1": float(np.mean(with_points)) if with_points else float("nan"),
+                    "tp": n_tp, "num_points": n_p, "num_events": n_e,
+                    "median_offset_s": float(np.median(offsets)) if offsets else float("nan"),
+                    "per_class": per_class}  # fmt: skip
+    return out

@@ -16,6 +16,7 @@ Kinds, weakest last:
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ KINDS = ("frame", "interval", "point", "video")
 
 __all__ = [
     "KINDS",
+    "POINT_SAMPLING",
     "Interval",
     "Labels",
     "Point",
@@ -34,6 +36,7 @@ __all__ = [
     "intervals_to_frames",
     "intervals_to_points",
     "intervals_to_video",
+    "point_rng",
     "seconds_to_frames",
 ]
 
@@ -120,19 +123,48 @@ def intervals_to_video(intervals: Iterable[Interval]) -> tuple[int, ...]:
     return tuple(sorted({iv.class_id for iv in intervals}))
 
 
-def intervals_to_points(
-    intervals: Iterable[Interval], where: str = "center", rng: np.random.Generator | None = None
-) -> list[Point]:
-    """One point per interval: its centre frame, or a uniformly random frame inside it
-    (``where="random"``, as point-level annotation is simulated in the LACP paper)."""
+POINT_SAMPLING = ("center", "uniform", "gaussian")
+
+
+def point_rng(seed: int, sequence_id: str) -> np.random.Generator:
+    """A generator for one sequence's point sampling, fixed by ``seed`` and the sequence id
+    (a stable CRC-32, not Python's salted ``hash``): the same points whatever the order or
+    subset in which sequences are visited."""
+    return np.random.default_rng([int(seed), zlib.crc32(sequence_id.encode("utf-8"))])
+
+
+def intervals_to_points(intervals: Iterable[Interval], where: str = "center",
+                        rng: np.random.Generator | int | None = None) -> list[Point]:  # fmt: skip
+    """One point per interval (simulated point-level annotation), always inside it.
+
+    ``where``: ``center`` — the centre frame ``(start + end) // 2`` (the lower middle frame
+    of an even-length instance); ``uniform`` (alias ``random``) — a uniformly random frame of
+    the instance; ``gaussian`` — ``round(N(centre, sigma))`` clipped to the instance, with
+    ``sigma = length / 6`` frames (so +-3 sigma spans the instance). The LACP authors (Lee &
+    Byun, ICCV 2021) train on Gaussian-sampled points by default, but their repository
+    (Pilhyeon/Learning-Action-Completeness-from-Points) ships only the sampled labels
+    (``dataset/THUMOS14/point_gaussian/point_labels.csv``) with no generator and no spread
+    parameter (``options.py`` has none), and the stored sources do not state it; their points
+    sit within a few frames of the centre even for long instances, a spread far narrower
+    than length / 6. So length / 6 is our choice, not theirs.
+
+    ``rng``: a generator or an int seed (None = seed 0); one draw per interval, in the order
+    given, so a seed fixes the points. Returns the points sorted (frame, class).
+    """
+    if where == "random":
+        where = "uniform"
+    if where not in POINT_SAMPLING:
+        raise ValueError(f"where must be one of {POINT_SAMPLING} (or 'random' = 'uniform'), got {where!r}")
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(0 if rng is None else int(rng))
     out = []
     for iv in intervals:
         if where == "center":
             f = (iv.start + iv.end) // 2
-        elif where == "random":
-            f = int((rng or np.random.default_rng(0)).integers(iv.start, iv.end + 1))
+        elif where == "uniform":
+            f = int(gen.integers(iv.start, iv.end + 1))
         else:
-            raise ValueError(f"where must be 'center' or 'random', got {where!r}")
+            centre = (iv.start + iv.end) / 2.0
+            f = int(np.clip(np.rint(gen.normal(centre, iv.length / 6.0)), iv.start, iv.end))
         out.append(Point(f, iv.class_id))
     return sorted(out)
 
@@ -195,7 +227,10 @@ class Labels:
             raise ValueError(f"{self.kind}-level labels carry no frame labels")
         return intervals_to_frames(self.intervals, length, self.background)
 
-    def to_points(self, where: str = "center", rng: np.random.Generator | None = None) -> tuple[Point, ...]:
+    def to_points(self, where: str = "center", rng: np.random.Generator | int | None = None) -> tuple[Point, ...]:
+        """Point labels: the given points, or one per instance sampled by
+        :func:`intervals_to_points` (``where`` = center, uniform or gaussian; ``rng`` a
+        generator or int seed, e.g. ``point_rng(seed, sequence.id)``)."""
         if self.kind == "point":
             return self.points
         if self.kind in ("frame", "interval"):

@@ -8,16 +8,26 @@ inputs ``gt``, ``pred``, ``scores``, ``split``, ``fps`` and ``tiou_thresholds``.
 input exits with status 2 and one line naming the file and line. ``--plot OUT.png`` also
 draws the per-class AP bar chart (``skelact.stream.evalplot``); without matplotlib it
 stops before any work, with one line naming the ``plot`` extra.
+
+Point-level ground truth (a dataset whose labels are action points, such as MSRC-12) is
+detected and scored instead with point F1 (``skelact.models.evaluation.evaluate_points``):
+the start events of an events JSONL against the points, within each ``--window BEFORE
+AFTER`` (seconds before / after the point; default 0.5 0.5 and 0.5 1.0), at the decision
+time ``t + delay_s`` and at ``t``. ``--json`` then holds ``point_f1``, ``point_f1_at_t``,
+``point_per_class``, ``point_windows`` and ``counts`` (fractions in [0, 1]; null where
+undefined) plus the inputs ``gt``, ``pred`` and ``split``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
-SUMMARY = "score predicted segments or recorded events against ground truth (detection, video, frame mAP)"
+SUMMARY = ("score predicted segments or recorded events against ground truth (detection, video, frame mAP; "
+           "point F1 for action-point labels)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
             "Score predicted action segments against ground truth: detection mAP at temporal-IoU\n"
             "thresholds (ActivityNet protocol: greedy matching by score, interpolated AP; segments\n"
             "are inclusive frame intervals), video-level mAP and, with --scores, frame-level mAP.\n"
-            "Prints a table (AP in %); --json writes the numbers as fractions in [0, 1]."
+            "Prints a table (AP in %); --json writes the numbers as fractions in [0, 1].\n\n"
+            "Ground truth with action points instead of extents (MSRC-12) is scored with point F1:\n"
+            "each start event (events JSONL) matches at most one point of its sequence and class\n"
+            "when event time - point time lies in [-BEFORE, +AFTER] seconds (--window; greedy by the\n"
+            "smallest |offset|), timed at the decision (t + delay_s, when the runtime knew) and at t.\n"
+            "Points are timed by their rows' own timestamps, events by their t on the same clock."
         ),
         epilog=(
             "examples:\n"
@@ -38,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
             "  skelact eval --gt labels.csv --pred segments.csv --scores scores.npz --json result.json\n"
             "  skelact eval --gt labels.csv --pred events.jsonl --fps 30 --tiou 0.3 0.5 0.7\n"
             "  skelact eval --gt stream/assets/precog --split test --pred events.jsonl --plot ap.png\n"
-            "  skelact eval --gt ../shared/data/pkummd --split test --pred pku_events.jsonl --ood-overlap 18,19,26,27,41"
+            "  skelact eval --gt ../shared/data/pkummd --split test --pred pku_events.jsonl --ood-overlap 18,19,26,27,41\n"
+            "  skelact eval --gt ../shared/data/msrc12 --split test --pred msrc_events.jsonl --window 0.5 0.5 "
+            "--window 0.5 1.0"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -55,8 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scores", default=None, metavar="FILE.npz",
                    help="per-sequence (T, K) frame scores plus a class_ids array (skelact detect --scores-out): "
                         "enables frame mAP and ranks videos by top-k mean frame score")  # fmt: skip
-    p.add_argument("--tiou", type=number(float, gt=0, le=1), nargs="+", default=[0.1, 0.2, 0.3, 0.4, 0.5],
+    p.add_argument("--tiou", type=number(float, gt=0, le=1), nargs="+", default=None,
                    metavar="X", help="temporal IoU thresholds in (0, 1] (default 0.1 0.2 0.3 0.4 0.5)")
+    p.add_argument("--window", type=_seconds, nargs=2, action="append", default=None, metavar=("BEFORE", "AFTER"),
+                   help="point-level ground truth: a start event matches a point when event time - point time "
+                        "is in [-BEFORE, +AFTER] seconds (both >= 0); repeat for several windows "
+                        "(default: --window 0.5 0.5 --window 0.5 1.0)")  # fmt: skip
     p.add_argument("--ood-overlap", type=_id_list, default=None, metavar="IDS",
                    help="out-of-domain mode: GT is a recording of OTHER activities (a dataset folder or file) "
                         "and PRED the events a model made on it; IDS are the GT dataset's class ids that "
@@ -69,6 +90,34 @@ def build_parser() -> argparse.ArgumentParser:
                         "tIoU threshold (the mean over them beyond 6), an mAP group and the mAP line; "
                         "needs matplotlib (pip install 'skelact[plot]'); not with --ood-overlap")  # fmt: skip
     return p
+
+
+def _seconds(text: str) -> float:
+    """A ``--window`` bound: finite seconds >= 0 (BEFORE counts back from the point)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected finite seconds >= 0, got {text} (BEFORE counts back from the point: "
+            "--window 0.5 1.0 is [-0.5 s, +1.0 s])")
+    return value
+
+
+def _windows(parser: argparse.ArgumentParser, pairs: list[list[float]] | None) -> list[tuple[float, float]]:
+    """The ``--window`` pairs, checked (not both 0) and without repeats; the defaults without any."""
+    from skelact.models.metrics import DEFAULT_POINT_WINDOWS, point_window
+
+    out: list[tuple[float, float]] = []
+    for b, a in pairs or DEFAULT_POINT_WINDOWS:
+        try:
+            w = point_window(b, a)
+        except ValueError as e:
+            parser.error(f"argument --window: {b:g} {a:g}: {e}")
+        if w not in out:
+            out.append(w)
+    return out
 
 
 def _id_list(text: str) -> list[int]:
@@ -147,9 +196,43 @@ def _draw(result: dict, args) -> int:
     return 0
 
 
+def _points(args, gt, windows: list[tuple[float, float]]) -> int:
+    """Point-level ground truth: point F1 of the start events (table, --json)."""
+    from skelact.models.evaluation import (
+        InputError,
+        evaluate_points,
+        format_point_table,
+        read_start_events,
+    )
+
+    ignored = [flag for flag, on in (("--scores", args.scores), ("--fps", args.fps is not None),
+                                     ("--tiou", args.tiou is not None)) if on]  # fmt: skip
+    try:
+        events, warnings = read_start_events(Path(args.pred))
+        result, more = evaluate_points(gt, events, windows)
+    except InputError as e:
+        print(f"skelact eval: {e}", file=sys.stderr)
+        return 2
+    if ignored:
+        warnings.insert(0, f"{', '.join(ignored)} ignored: point-level ground truth is scored from the events' "
+                           "t and delay_s (seconds)")  # fmt: skip
+    for w in warnings + more:
+        print(f"skelact eval: warning: {w}", file=sys.stderr)
+    print(format_point_table(result))
+    if args.json:
+        out = {"gt": str(args.gt), "pred": str(args.pred), "split": args.split, **result}
+        try:
+            Path(args.json).write_text(json.dumps(out, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        except OSError as e:
+            print(f"skelact eval: {args.json}: cannot write ({e.strerror or e})", file=sys.stderr)
+            return 2
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    windows = _windows(parser, args.window)
     if args.plot is not None:
         if args.ood_overlap is not None:
             parser.error("--plot draws detection AP per class, which --ood-overlap does not compute")
@@ -168,15 +251,27 @@ def main(argv: list[str]) -> int:
         read_predictions,
     )
 
-    tious = [float(x) for x in args.tiou]
+    tious = [float(x) for x in (args.tiou or [0.1, 0.2, 0.3, 0.4, 0.5])]
     try:
-        gt = load_gt(Path(args.gt), args.split)
+        gt = load_gt(Path(args.gt), args.split, points=True)
+    except InputError as e:
+        print(f"skelact eval: {e}", file=sys.stderr)
+        return 2
+    if gt.kind == "point":
+        if args.plot is not None:
+            print(f"skelact eval: --plot draws detection AP per class; {args.gt} has point labels (no extents), "
+                  "scored with point F1", file=sys.stderr)  # fmt: skip
+            return 2
+        return _points(args, gt, windows)
+    try:
         preds, warnings = read_predictions(Path(args.pred), args.fps)
         scores = load_scores(Path(args.scores)) if args.scores else None
         result, more = evaluate(gt, preds, tious, scores)
     except InputError as e:
         print(f"skelact eval: {e}", file=sys.stderr)
         return 2
+    if args.window is not None:
+        warnings.insert(0, "--window ignored: it applies to point-level ground truth")
     for w in warnings + more:
         print(f"skelact eval: warning: {w}", file=sys.stderr)
     print(format_table(result, tious))
