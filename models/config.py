@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, fields, replace
 __all__ = ["ARCHS", "ModelConfig", "TrainConfig", "model_config", "train_config"]
 
 ARCHS = ("causal", "agcn")
-SUPERVISION = ("full", "video")
-METHODS = ("mil", "flr")
+SUPERVISION = ("full", "video", "point")
+METHODS = ("mil", "flr", "point", "lacp")
+POINT_METHODS = ("point", "lacp")
 
 
 def _plain(d: dict) -> dict:
@@ -149,6 +150,13 @@ class TrainConfig:
     ours) whose train-split recordings are added as background-only clips, about
     ``negative_ratio`` times as many frames as the positives (``models/negatives.py``).
 
+    ``point_at`` (point supervision on data with intervals): where each instance's one
+    labelled frame is drawn, ``gaussian`` around the centre, ``uniform`` or ``center``
+    (seeded per sequence: ``stream.labels.point_rng``). Point supervision: method
+    ``point`` (video + point classification with pseudo background points) or ``lacp``
+    (plus completeness learning: optimal-sequence search, score and feature contrast;
+    ``models/lacp.py``).
+
     ``augment``: random view, body, frame-rate, noise, dropout and second-person changes
     of every training crop (``models/augment.py``), for other sources than the training one.
 
@@ -178,6 +186,7 @@ class TrainConfig:
     negatives: tuple[str, ...] = ()
     negative_ratio: float = 1.0
     augment: bool = False
+    point_at: str = "gaussian"
 
     def __post_init__(self) -> None:
         if self.negative_ratio < 0:
@@ -186,6 +195,10 @@ class TrainConfig:
             raise ValueError(f"supervision must be one of {SUPERVISION}, got {self.supervision!r}")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if (self.supervision == "point") != (self.method in POINT_METHODS) and self.supervision != "full":
+            want = POINT_METHODS if self.supervision == "point" else ("mil", "flr")
+            raise ValueError(f"--supervision {self.supervision} takes --method {' or '.join(want)}, "
+                             f"not {self.method!r}")  # fmt: skip
         if self.epochs < 1 or self.batch_size < 1 or self.crop_frames < 1:
             raise ValueError("epochs, batch_size and crop_frames must be >= 1")
         if not 0.0 < self.alpha <= 1.0:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..stream.labels import Labels
+from ..stream.labels import Labels, point_rng
 from ..stream.normalize import NormConfig
 from ..stream.prepare import prepare_sequence
 from ..stream.sequence import Dataset
@@ -60,6 +60,7 @@ class Clip:
     video_target: np.ndarray  # (K+1,) float32, background (last) = 1
     frame_target: np.ndarray | None  # (T,) int64 in 0..K, or None without frame labels
     offset: int = 0
+    points: np.ndarray | None = None  # (T,) int64: class index at a labelled point, -1 elsewhere
 
     @property
     def num_frames(self) -> int:
@@ -95,11 +96,11 @@ def check_supervision(ds: Dataset, supervision: str) -> None:
     """Raise SupervisionError unless every sequence carries the labels ``supervision`` needs."""
     if not ds.class_ids:
         raise SupervisionError(f"dataset {ds.name!r} defines no action classes")
-    need = "frame" if supervision == "full" else "video"
+    need = {"full": "frame", "point": "point"}.get(supervision, "video")
     bad = [
         s.id
         for s in ds
-        if not (has_frame_labels(s.labels) if need == "frame" else s.labels.has("video"))
+        if not (has_frame_labels(s.labels) if need == "frame" else s.labels.has(need))
     ]
     if bad:
         kinds = sorted({s.labels.kind for s in ds if s.id in set(bad)})
@@ -107,18 +108,22 @@ def check_supervision(ds: Dataset, supervision: str) -> None:
                 if supervision == "full" and set(kinds) <= {"point", "video"} else "")  # fmt: skip
         raise SupervisionError(
             f"dataset {ds.name!r}: --supervision {supervision} needs "
-            f"{'frame or interval' if need == 'frame' else 'video-level (or stronger)'} labels, but "
+            f"{ {'frame': 'frame or interval', 'point': 'point (or interval)'}.get(need, 'video-level (or stronger)')} "
+            "labels, but "
             f"{len(bad)} of {len(ds)} sequences have only {'/'.join(kinds)} labels "
             f"(e.g. {bad[0]!r}){hint}"
         )
 
 
 def prepare_clips(ds: Dataset, norm: NormConfig, fps: float, class_ids: list[int],
-                  frame_labels: bool = False) -> list[Clip]:  # fmt: skip
+                  frame_labels: bool = False, point_at: str | None = None, seed: int = 0) -> list[Clip]:  # fmt: skip
     """Preprocess every sequence of ``ds`` (empty ones are skipped with a warning).
 
     ``frame_labels``: also build per-frame targets (needs frame or interval labels;
-    sequences without them get ``frame_target = None``).
+    sequences without them get ``frame_target = None``). ``point_at``: also build point
+    targets: the dataset's own action points, or one point per interval drawn ``point_at``
+    (gaussian/uniform/center) with a generator seeded by (``seed``, sequence id); each
+    point goes to the model frame nearest its time.
     """
     index = {c: k for k, c in enumerate(class_ids)}
     k_bg = len(class_ids)
@@ -140,7 +145,16 @@ def prepare_clips(ds: Dataset, norm: NormConfig, fps: float, class_ids: list[int
             ids = np.asarray(seq.labels.frames(seq.num_frames), dtype=np.int64)[prep.src]
             lut = {int(c): index.get(int(c), k_bg) for c in np.unique(ids)}  # others -> background
             target = np.array([lut[int(c)] for c in ids], dtype=np.int64)
-        clips.append(Clip(seq.id, prep.x, video, target, offset))
+        points = None
+        if point_at is not None and seq.labels.has("point"):
+            pts = seq.labels.points if seq.labels.kind == "point" else seq.labels.to_points(
+                point_at, point_rng(seed, seq.id))  # fmt: skip
+            points = np.full(len(prep.x), -1, dtype=np.int64)
+            for pt in pts:
+                if pt.class_id in index and len(prep.t):
+                    at = float(seq.t[min(pt.frame, len(seq.t) - 1)])
+                    points[int(np.argmin(np.abs(prep.t - at)))] = index[pt.class_id]
+        clips.append(Clip(seq.id, prep.x, video, target, offset, points))
         offset += len(prep.x)
     return clips
 
@@ -201,13 +215,16 @@ class ClipDataset(torch.utils.data.Dataset):
                 "index": i, "start": start, "offset": clip.offset + start}  # fmt: skip
         if clip.frame_target is not None:
             item["frame"] = torch.from_numpy(np.ascontiguousarray(clip.frame_target[start + src]))
+        if clip.points is not None:
+            item["points"] = torch.from_numpy(np.ascontiguousarray(clip.points[start + src]))
         return item
 
 
 def collate(items: list[dict]) -> dict:
     """Pad clips on the right to the longest: x (N, T, M, V, C), mask (N, T) bool,
     video (N, K+1), frame (N, T) int64 (background where padded; only if all have it),
-    offset (N,) int64 (flat frame index of each clip's first frame)."""
+    offset (N,) int64 (flat frame index of each clip's first frame), points (N, T) int64
+    (class index at labelled points, -1 elsewhere; when any clip has points)."""
     t = max(it["x"].shape[0] for it in items)
     n = len(items)
     x = torch.zeros((n, t, *items[0]["x"].shape[1:]), dtype=torch.float32)
@@ -218,6 +235,12 @@ def collate(items: list[dict]) -> dict:
     out = {"x": x, "mask": mask, "video": torch.stack([it["video"] for it in items]),
            "offset": torch.tensor([it["offset"] for it in items], dtype=torch.int64),
            "index": torch.tensor([it["index"] for it in items], dtype=torch.int64)}  # fmt: skip
+    if any("points" in it for it in items):  # clips without points (negatives) have none: -1
+        points = torch.full((n, t), -1, dtype=torch.int64)
+        for j, it in enumerate(items):
+            if "points" in it:
+                points[j, : len(it["points"])] = it["points"]
+        out["points"] = points
     if all("frame" in it for it in items):
         bg = items[0]["video"].shape[0] - 1
         frame = torch.full((n, t), bg, dtype=torch.int64)

@@ -7,6 +7,10 @@ in batches of ``batch_size``. Per batch, by supervision/method:
 * ``video/mil``:   L = L_bce (Eq. 5, video scores from temporal attention, Eqs. 2-4);
 * ``video/flr``:   L = L_bce + lambda_pseudo L_pseudo + lambda_KL L_KL (Eq. 15), two heads,
                    pseudo labels from the ``PseudoLabelBank`` (Eq. 9, averaged over epochs).
+* ``point/point``: video + point classification with pseudo background points (the
+                   baseline of "Learning Action Completeness from Points");
+* ``point/lacp``:  the same + completeness learning (optimal-sequence search, score and
+                   feature contrast), ``models/lacp.py``.
 
 After each epoch the model is scored on the held-out clips (if any): the loss of the
 same supervision on whole sequences (this picks ``best.ckpt``: under video supervision
@@ -65,8 +69,15 @@ class TrainResult:
 
 def _batch_loss(model: ActionNet, batch: dict, cfg: TrainConfig, epoch: int,
                 bank: PseudoLabelBank | None) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
-    logits = model(batch["x"])  # (H, N, T, K+1)
     mask = batch["mask"]
+    if cfg.supervision == "point":
+        from .lacp import LACPConfig, lacp_loss
+
+        feats = model.backbone(batch["x"])  # (N, T, D): the features the completeness contrast uses
+        logits = torch.stack([h(feats) for h in model.heads])
+        lcfg = LACPConfig() if cfg.method == "lacp" else LACPConfig(lambda_score=0.0, lambda_feat=0.0, warmup_epochs=1 << 30)
+        return lacp_loss(logits, feats, mask, batch["points"], batch["video"], lcfg, epoch)
+    logits = model(batch["x"])  # (H, N, T, K+1)
     if cfg.supervision == "full":
         loss = torch.stack([frame_ce(lg, batch["frame"], mask) for lg in logits]).mean()
         return loss, {"ce": loss.item()}
@@ -218,7 +229,8 @@ def train(train_ds: Dataset, cfg: TrainConfig, model_cfg: ModelConfig | None = N
                         joints=norm.num_joints, channels=norm.channels, heads=cfg.heads)  # fmt: skip
     model = build_model(model_cfg).to(device)
     full = cfg.supervision == "full"
-    clips = prepare_clips(train_ds, norm, cfg.fps, class_ids, frame_labels=full)
+    clips = prepare_clips(train_ds, norm, cfg.fps, class_ids, frame_labels=full,
+                          point_at=cfg.point_at if cfg.supervision == "point" else None, seed=cfg.seed)  # fmt: skip
     if not clips:
         raise ValueError(f"dataset {train_ds.name!r} has no usable training sequences")
     trained_on = [{"dataset": train_ds.name, "use": "classes", **_licence(train_ds)}]

@@ -68,15 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--supervision",
-        choices=["full", "video"],
+        choices=["full", "video", "point"],
         default="video",
-        help="full: frame labels; video: video-level labels only (default: video)",
+        help="full: frame labels; video: video-level labels only; point: one labelled frame per "
+             "action instance (the dataset's action points, or one drawn per interval, --point-at) "
+             "(default: video)",
     )
     p.add_argument(
         "--method",
-        choices=["mil", "flr"],
-        default="flr",
-        help="weak-supervision method for --supervision video (default: flr)",
+        choices=["mil", "flr", "point", "lacp"],
+        default=None,
+        help="--supervision video: mil or flr (default flr); --supervision point: point (video + point "
+             "classification with pseudo background points) or lacp (plus completeness learning: "
+             "optimal-sequence search, score and feature contrast; default lacp)",
     )
     p.add_argument("--out", required=True, help="output folder for last.ckpt / best.ckpt")
     p.add_argument(
@@ -147,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "for several); IDs are its classes that overlap this model's, whose instances are "
                         "cut out (e.g. ../shared/data/pkummd:18,19,26,27,41). Teaches the model to stay "
                         "silent on activities it does not know")
+    p.add_argument("--point-at", choices=["gaussian", "uniform", "center"], default=None,
+                   help="--supervision point on data with intervals: where each instance's labelled frame "
+                        "is drawn (seeded per sequence; default gaussian around the centre)")
     p.add_argument("--augment", action="store_true", default=None,
                    help="randomly alter every training crop as other sources would: view rotation, body "
                         "scale, frame-rate jitter, joint noise and dropout, a missing second person")
@@ -282,9 +289,11 @@ def main(argv: list[str]) -> int:
                                           crop_frames=args.crop_frames, eval_every=args.eval_every,
                                           flr_start=args.flr_start, flr_window=args.flr_window,
                                           negatives=tuple(args.negatives) if args.negatives else None,
-                                          negative_ratio=args.negative_ratio, augment=args.augment).items()
+                                          negative_ratio=args.negative_ratio, augment=args.augment,
+                                          point_at=args.point_at).items()
                     if v is not None}  # fmt: skip
-            tcfg = train_config(args.paper, supervision=args.supervision, method=args.method, seed=args.seed,
+            method = args.method or ("lacp" if args.supervision == "point" else "flr")
+            tcfg = train_config(args.paper, supervision=args.supervision, method=method, seed=args.seed,
                                 fps=args.fps or dataset_fps(train_ds), threads=args.threads, **over)  # fmt: skip
             shape = {k: v for k, v in dict(widths=args.widths, dilations=args.dilations).items() if v}
             if "widths" in shape and "dilations" not in shape and args.arch == "causal":
@@ -306,7 +315,7 @@ def main(argv: list[str]) -> int:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     print(f"training on {train_ds.name}: {len(train_ds)} sequences"
           + (f", held out {eval_ds.name}: {len(eval_ds)}" if eval_ds else ", no held-out split"))  # fmt: skip
-    print(f"supervision {tcfg.supervision}" + (f" ({tcfg.method})" if tcfg.supervision == "video" else "")
+    print(f"supervision {tcfg.supervision}" + (f" ({tcfg.method})" if tcfg.supervision != "full" else "")
           + f", arch {mcfg.arch}, {tcfg.epochs} epochs, batch {tcfg.batch_size}, lr {tcfg.lr:g}, "
           f"{tcfg.fps:g} fps, seed {tcfg.seed}, device {device}")  # fmt: skip
 
