@@ -56,7 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
             "temporal attention, --method flr adds frame-level label refinement (pseudo labels "
             "averaged over past epochs, two heads with small-loss symmetric KL), as in Yu & "
             "Fujiwara, \"Frame-Level Label Refinement for Skeleton-Based Weakly-Supervised Action "
-            "Recognition\", AAAI 2023 (the FLR paper). The causal backbone is step-able (export "
+            "Recognition\", AAAI 2023 (the FLR paper). --supervision point uses one labelled frame per "
+            "action instance: --method point is video- plus point-level classification with pseudo "
+            "background points, --method lacp adds completeness learning (optimal-sequence search, "
+            "score and feature contrast), as in \"Learning Action Completeness from Points for "
+            "Weakly-supervised Temporal Action Localization\" (ICCV 2021). The causal backbone is step-able (export "
             "--mode step); the FLR paper's AGCN backbone (--arch agcn) looks ahead and is served "
             "in window mode."
         ),
