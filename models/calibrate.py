@@ -63,14 +63,25 @@ def _instances(target: np.ndarray, k: int) -> list[tuple[int, int, int]]:
     return out
 
 
-def calibrate_decision(pos_scores: list[np.ndarray], pos_targets: list[np.ndarray], neg_scores: list[np.ndarray],
+def point_instances(points: np.ndarray, fps: float, before_s: float = 2.0, after_s: float = 1.0
+                    ) -> list[tuple[int, int, int]]:  # fmt: skip
+    """(class index, first, last frame) windows around labelled points (-1 = none): with
+    point labels, a start within ``before_s`` .. ``after_s`` of a point finds its instance."""
+    return [(int(points[f]), max(0, f - int(before_s * fps)), f + int(after_s * fps))
+            for f in np.flatnonzero(np.asarray(points) >= 0)]  # fmt: skip
+
+
+def calibrate_decision(pos_scores: list[np.ndarray], pos_targets: list[np.ndarray] | None, neg_scores: list[np.ndarray],
                        fps: float, recall_slack: float = 0.02, on_grid=ON_GRID,
-                       min_frames_grid=MIN_FRAMES_GRID) -> dict:  # fmt: skip
+                       min_frames_grid=MIN_FRAMES_GRID,
+                       pos_instances: list[list[tuple[int, int, int]]] | None = None) -> dict:  # fmt: skip
     """Per-class ``on`` and ``min_frames`` (and the default ``off``/``min_gap``) as a
-    metadata ``decision`` dict, with the numbers that chose them."""
+    metadata ``decision`` dict, with the numbers that chose them. The positives' instances
+    come from frame targets (``pos_targets``) or are given (``pos_instances``, e.g.
+    ``point_instances`` for point labels)."""
     k = pos_scores[0].shape[1] if pos_scores else neg_scores[0].shape[1]
     neg_hours = sum(len(s) for s in neg_scores) / fps / 3600.0
-    inst = [_instances(t, k) for t in pos_targets]
+    inst = pos_instances if pos_instances is not None else [_instances(t, k) for t in pos_targets]
     n_inst = np.bincount([c for ii in inst for c, _, _ in ii], minlength=k)
     table = []  # (on, min_frames, recall (K,), false starts (K,))
     base = EventConfig()

@@ -340,12 +340,16 @@ def train(train_ds: Dataset, cfg: TrainConfig, model_cfg: ModelConfig | None = N
                 **meta,
             )
     model.eval().cpu()
-    if held_out and full and out is not None and start < cfg.epochs:
-        from .calibrate import calibrate_decision, clip_scores
+    if held_out and cfg.supervision in ("full", "point") and out is not None and start < cfg.epochs:
+        from .calibrate import calibrate_decision, clip_scores, point_instances
 
         log.info("calibrating decision thresholds on %d held-out negative frames", sum(c.num_frames for c in held_out))
-        decision = calibrate_decision(clip_scores(model, positives), [c.frame_target for c in positives],
-                                      clip_scores(model, held_out), cfg.fps)  # fmt: skip
+        if full:
+            decision = calibrate_decision(clip_scores(model, positives), [c.frame_target for c in positives],
+                                          clip_scores(model, held_out), cfg.fps)  # fmt: skip
+        else:  # point labels: a start near the point finds the instance
+            decision = calibrate_decision(clip_scores(model, positives), None, clip_scores(model, held_out), cfg.fps,
+                                          pos_instances=[point_instances(c.points, cfg.fps) for c in positives])  # fmt: skip
         data_extra["decision"] = decision
         for name in ("last.ckpt", "best.ckpt"):
             if (out / name).is_file():

@@ -15,6 +15,8 @@ SUMMARY = "benchmark latency and throughput (in-process compute and end-to-end o
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from skelact.stream.assets import model_help
+
     from .cli import ArgumentParser, number
 
     p = ArgumentParser(
@@ -27,9 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
             "number of 30-fps streams held with e2e p99 < 33 ms and no drops."
         ),
     )
-    p.add_argument("--model", default=None, help="ONNX model (default: the bundled step and window graphs)")
+    p.add_argument("--model", default=None,
+                   help=f"{model_help()} (default: the default model's step and window graphs)")
     p.add_argument("--mode", choices=["step", "window"], default=None,
-                   help="only this bundled graph (with no --model)")
+                   help="only this graph of the bundled model (with no --model or a bundled name; default step)")
     p.add_argument("--baseline", default=None, help="a window-mode model to compare against (window recompute)")
     p.add_argument("--streams", type=number(int, ge=1), default=1, help="concurrent streams for the end-to-end run (default 1)")
     p.add_argument("--fps", type=number(float, gt=0), default=30.0, help="frames per second per stream (default 30)")
@@ -127,12 +130,16 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     import logging
 
-    from skelact.stream.assets import default_model_path
+    from skelact.stream.assets import default_model_path, resolve_model
     from skelact.stream.metadata import ModelError
 
     logging.getLogger("skelact").setLevel(logging.WARNING)
-    if args.model:
-        models = [args.model]
+    if args.model is not None:
+        try:
+            models = [str(resolve_model(args.model, args.mode or "step"))]
+        except ValueError as e:
+            print(f"skelact bench: {e}", file=sys.stderr)
+            return 2
     elif args.mode:
         models = [str(default_model_path(args.mode))]
     else:

@@ -20,6 +20,8 @@ DEFAULT_SEQUENCES = ("Seq3_11", "Seq5_12")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from skelact.stream.assets import model_help
+
     from .cli import ArgumentParser, number
     from .common import add_detector_args
     from .detect import suffix_type
@@ -34,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--sequences", nargs="+", default=list(DEFAULT_SEQUENCES),
                    help=f"PRECOG test sequence ids to replay (default: {' '.join(DEFAULT_SEQUENCES)})")
-    p.add_argument("--model", default=None, help="ONNX model (default: the bundled step model)")
+    p.add_argument("--model", default=None, help=f"{model_help()} (default: default; a name means its step graph)")
     p.add_argument("--speed", type=number(float, gt=0), default=1.0,
                    help="replay speed factor, > 0 (default 1 = real time)")
     live = p.add_mutually_exclusive_group()
@@ -79,7 +81,7 @@ def main(argv: list[str]) -> int:
     import zmq
 
     from skelact.stream import protocol as P
-    from skelact.stream.assets import default_model_path, precog_path
+    from skelact.stream.assets import precog_path, resolve_model
     from skelact.stream.client import push_socket, sub_socket
     from skelact.stream.engine import Engine
     from skelact.stream.formats import load_dataset
@@ -92,7 +94,7 @@ def main(argv: list[str]) -> int:
 
     logging.getLogger("skelact.stream.engine").setLevel(logging.WARNING)  # the model line below says it
     try:
-        engine = Engine(args.model or default_model_path("step"))
+        engine = Engine(resolve_model(args.model, "step"))
         # the replay must not lose frames (its events are compared with the labels); a live
         # camera keeps the runtime's age budget
         cfg = RuntimeConfig(in_endpoint="tcp://127.0.0.1:*", out_endpoint="tcp://127.0.0.1:*",

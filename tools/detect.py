@@ -49,6 +49,8 @@ def suffix_type(*suffixes: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from skelact.stream.assets import model_help
+
     from .cli import ArgumentParser, number, stream_id
     from .common import add_detector_args
 
@@ -68,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("input", help="video file, or a file or dataset folder (any format `skelact data info` reads), "
                                  "optionally :SEQ")  # fmt: skip
-    p.add_argument("--model", default=None, help="ONNX model (default: the bundled default model)")
+    p.add_argument("--model", default=None,
+                   help=f"{model_help()} (default: default; a name means its step graph, or window with --offline)")
     p.add_argument("-o", "--out", required=True, help="events .jsonl or segments .csv")
     p.add_argument("--split", default=None, help="only this split of a dataset (e.g. test)")
     p.add_argument("--offline", action="store_true", help="whole-sequence, non-causal inference (window graph)")
@@ -380,7 +383,7 @@ def _fail(text: str) -> int:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from skelact.stream.assets import default_model_path
+    from skelact.stream.assets import resolve_model
     from skelact.stream.engine import Engine
     from skelact.stream.formats import DataError
     from skelact.stream.metadata import ModelError
@@ -435,7 +438,7 @@ def main(argv: list[str]) -> int:
             if args.preview_out and len(seqs) > 1:
                 raise DataError(f"--preview-out draws one sequence and {args.input} has {len(seqs)}: "
                                 f"pick one with {args.input}:SEQ (e.g. {seqs[0].id})")  # fmt: skip
-        model = args.model or default_model_path("window" if args.offline else "step")
+        model = resolve_model(args.model, "window" if args.offline else "step")
         logging.getLogger("skelact.stream.engine").setLevel(logging.WARNING)  # said below, on stdout
         engine = Engine(model, provider=args.provider)
         if args.offline and engine.meta.mode != "window":

@@ -19,6 +19,7 @@ SUMMARY = "draw a timeline: per-class scores, on/off thresholds, start/end event
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from skelact.stream.assets import model_help
     from skelact.stream.events import EventConfig
 
     from .cli import ArgumentParser, number
@@ -44,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ground truth: labels.csv (sequence,class_id,start_frame,end_frame) or a dataset")
     p.add_argument("--sequence", metavar="ID", default=None,
                    help="the sequence (event stream) to draw; needed when the inputs hold several")
-    p.add_argument("--model", metavar="M.onnx", default=None,
-                   help="the model that made the scores: draw its (calibrated, per-class) thresholds and class names")
+    p.add_argument("--model", metavar="MODEL", default=None,
+                   help="the model that made the scores: draw its (calibrated, per-class) thresholds and class names "
+                        f"({model_help()})")
     p.add_argument("--on", type=number(float, ge=0, le=1), default=None,
                    help=f"start threshold drawn for every class (default: --model's, else {e.on})")
     p.add_argument("--off", type=number(float, ge=0, le=1), default=None,
@@ -117,11 +119,12 @@ def main(argv: list[str]) -> int:
     off: float | dict[int, float] = args.off if args.off is not None else EventConfig().off
     model_names: dict[int, str] = {}
     if args.model:
+        from skelact.stream.assets import resolve_model
         from skelact.stream.engine import read_meta
         from skelact.stream.metadata import ModelError
 
         try:
-            meta = read_meta(args.model)
+            meta = read_meta(resolve_model(args.model))
             ev = meta.event_config(**{k: v for k, v in (("on", args.on), ("off", args.off)) if v is not None})
         except (ModelError, ValueError, OSError) as e:
             return fail(f"--model: {e}")

@@ -30,6 +30,7 @@ _positive_int = _number(int, lambda v: v >= 1, "an integer >= 1")
 
 def build_parser() -> argparse.ArgumentParser:
     from skelact.stream import protocol as P
+    from skelact.stream.assets import model_help
     from skelact.stream.detector import DetectorConfig
     from skelact.stream.runtime import RuntimeConfig
 
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Stop with Ctrl-C/SIGTERM: every open action gets its end (reason shutdown)."
         ),
     )
-    p.add_argument("--model", default=None, help="ONNX model (default: the bundled default step model)")
+    p.add_argument("--model", default=None, help=f"{model_help()} (default: default; its step graph)")
     p.add_argument("--in", dest="in_endpoint", default=P.DEFAULT_IN, help=f"PULL bind endpoint (default {P.DEFAULT_IN})")
     p.add_argument("--out", dest="out_endpoint", default=P.DEFAULT_OUT, help=f"PUB bind endpoint (default {P.DEFAULT_OUT})")
     p.add_argument("--scores", action="store_true", help="also publish smoothed per-frame scores on scores/<stream>")
@@ -96,7 +97,7 @@ def main(argv: list[str]) -> int:
     from dataclasses import replace
 
     from skelact.stream import protocol as P
-    from skelact.stream.assets import default_model_path
+    from skelact.stream.assets import resolve_model
     from skelact.stream.engine import Engine
     from skelact.stream.metadata import ModelError
     from skelact.stream.runtime import Runtime, RuntimeConfig
@@ -113,7 +114,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         dcfg = detector_config(args, scores=args.scores)
-        engine = Engine(args.model or default_model_path("step"), provider=args.provider, threads=args.threads)
+        engine = Engine(resolve_model(args.model, "step"), provider=args.provider, threads=args.threads)
         limits = replace(P.Limits(), max_persons=args.max_persons, max_message_bytes=args.max_message_bytes)
         cfg = RuntimeConfig(in_endpoint=args.in_endpoint, out_endpoint=args.out_endpoint, limits=limits,
                             detector=dcfg, batch_wait_ms=args.batch_wait_ms, publish_every=max(0, args.publish_every),

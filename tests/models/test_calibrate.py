@@ -33,3 +33,17 @@ def test_recall_is_not_traded_for_silence():
     d = calibrate_decision([pos], [target], [neg], fps=30.0)
     assert d["on"][0] == 0.7  # 0.8 would silence the negative but lose the instance
     assert d["calibration"]["per_class"][0]["recall"] == 1.0
+
+
+def test_point_labels_define_instances_by_a_window_around_the_point():
+    from skelact.models.calibrate import point_instances
+
+    pts = np.full(200, -1)
+    pts[100] = 0
+    assert point_instances(pts, fps=30.0) == [(0, 40, 130)]
+    pos = np.zeros((200, 1))
+    pos[80:100, 0] = 0.97  # the gesture, just before its point
+    neg = np.zeros((200, 1))
+    neg[10:20, 0] = 0.75
+    d = calibrate_decision([pos], None, [neg], fps=30.0, pos_instances=[point_instances(pts, 30.0)])
+    assert d["on"] == [0.8] and d["calibration"]["per_class"][0]["recall"] == 1.0
