@@ -34,8 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
             "start/end event as it arrives beside the ground truth. Takes about half a minute."
         ),
     )
-    p.add_argument("--sequences", nargs="+", default=list(DEFAULT_SEQUENCES),
-                   help=f"PRECOG test sequence ids to replay (default: {' '.join(DEFAULT_SEQUENCES)})")
+    p.add_argument("--sequences", nargs="+", default=None,
+                   help=f"sequence ids to replay (default: {' '.join(DEFAULT_SEQUENCES)} of the bundled PRECOG "
+                        "copy; for --model gestures the first two MSRC-12 test sequences)")
+    p.add_argument("--data", default=None, metavar="PATH",
+                   help="dataset to replay (default: the bundled PRECOG copy; for --model gestures "
+                        "../shared/data/msrc12, research data that is not bundled)")
     p.add_argument("--model", default=None, help=f"{model_help()} (default: default; a name means its step graph)")
     p.add_argument("--speed", type=number(float, gt=0), default=1.0,
                    help="replay speed factor, > 0 (default 1 = real time)")
@@ -62,6 +66,25 @@ def _video_file(text: str) -> str:
     return text
 
 
+def _replay_data(args, precog, load_dataset):
+    """(dataset, sequence ids) the demo replays: --data, else the data the model knows."""
+    from pathlib import Path
+
+    data = args.data
+    if data is None and args.model == "gestures":
+        data = Path(precog).parents[2].parent / "shared" / "data" / "msrc12"
+        if not Path(data).is_dir():
+            raise ValueError(f"--model gestures replays MSRC-12 from {data}, which is not here (research data, "
+                             "not bundled): pass --data PATH, --video FILE or --webcam N")  # fmt: skip
+    ds = load_dataset(data or precog)
+    if args.sequences:
+        return ds, args.sequences
+    if data is None:
+        return ds, list(DEFAULT_SEQUENCES)
+    pool = ds.split("test") if "test" in ds.splits else ds
+    return ds, [s.id for s in pool][:2]
+
+
 def _gt_at(seq, row: int, classes: dict[int, str]) -> str:
     lab = seq.labels.frame
     if lab is None:
@@ -84,7 +107,7 @@ def main(argv: list[str]) -> int:
     from skelact.stream.assets import precog_path, resolve_model
     from skelact.stream.client import push_socket, sub_socket
     from skelact.stream.engine import Engine
-    from skelact.stream.formats import load_dataset
+    from skelact.stream.formats import DataError, load_dataset
     from skelact.stream.metadata import ModelError
     from skelact.stream.runtime import Runtime, RuntimeConfig
     from skelact.stream.sources.replay import pace, sequence_messages
@@ -100,9 +123,9 @@ def main(argv: list[str]) -> int:
         cfg = RuntimeConfig(in_endpoint="tcp://127.0.0.1:*", out_endpoint="tcp://127.0.0.1:*",
                             detector=detector_config(args, scores=args.preview_out is not None),
                             **({} if live else {"max_age_ms": 0.0}))  # fmt: skip
-        ds = load_dataset(precog_path())
-        seqs = [ds[s] for s in args.sequences]
-    except (ModelError, KeyError, ValueError) as e:
+        ds, names = _replay_data(args, precog_path(), load_dataset)
+        seqs = [ds[s] for s in names]
+    except (ModelError, KeyError, ValueError, DataError) as e:
         print(f"skelact demo: {e}", file=sys.stderr)
         return 2
     m = engine.meta
