@@ -235,18 +235,23 @@ class Runtime:
         q = self._queues.get(w.msg.stream)
         if q is None:
             q = self._queues[w.msg.stream] = deque()
+        if c.max_age_ms > 0:
+            full = len(q) >= c.max_stream_backlog
+            if full or self._waiting >= c.max_backlog:
+                victim = w.msg.stream if full else max(self._queues, key=lambda s: len(self._queues[s]))
+                if not self._drop_oldest(victim):  # nothing droppable there (only eos): drop the newcomer
+                    self.counters["frames_dropped"] += 1
+                    if not q:
+                        del self._queues[w.msg.stream]
+                    return
         if not q:
             self._turns.append(w.msg.stream)
-        if c.max_age_ms > 0:
-            if len(q) >= c.max_stream_backlog:
-                self._drop_oldest(w.msg.stream)
-            elif self._waiting >= c.max_backlog:
-                self._drop_oldest(max(self._queues, key=lambda s: len(self._queues[s])))
         q.append(w)
         self._waiting += 1
 
-    def _drop_oldest(self, stream: str) -> None:
-        """Drop the oldest waiting pose frame of ``stream`` (an eos is never dropped)."""
+    def _drop_oldest(self, stream: str) -> bool:
+        """Drop the oldest waiting pose frame of ``stream`` (a waiting eos is kept); False
+        when it has none."""
         q = self._queues[stream]
         for i, w in enumerate(q):
             if isinstance(w.msg, P.PoseFrame):
@@ -254,7 +259,8 @@ class Runtime:
                 self._waiting -= 1
                 self.counters["frames_dropped"] += 1
                 self._after_drop.add(stream)
-                return
+                return True
+        return False
 
     def _take(self, n: int, now: float) -> list[Input]:
         """Up to ``n`` frames, one per stream per round; frames past their age are

@@ -349,3 +349,27 @@ def test_curve_stream_ids_belong_to_the_first_key(step_model, tmp_path):
     errors = [b for t, b in got if t.startswith("error/")]
     assert {b["reason"] for b in errors} == {"not_owner"}
     assert got[-1][1]["frames_rejected"] == 2 or [b for t, b in got if t == "status"][-1]["frames_rejected"] == 2
+
+
+def test_backlog_stays_bounded_under_an_eos_flood(step_model):
+    """Waiting eos messages are never dropped for a pose frame's sake, but a flood of them
+    cannot grow the backlog past its caps either: the newcomers are dropped and counted."""
+    rt = _runtime(step_model, max_age_ms=1000.0, max_stream_backlog=8, max_backlog=16, recv_batch=1000)
+    rt.bind()
+    push = rt.ctx.socket(zmq.PUSH)
+    push.linger = 0
+    push.connect(rt.in_endpoint)
+    try:
+        for _ in range(100):
+            push.send_multipart(P.encode_eos("flood"))
+        for k in range(20):
+            push.send_multipart(P.encode_pose("other", k, k / 30.0, "kinect20", J[k][None]))
+        deadline = time.monotonic() + 5
+        while rt.counters["frames_in"] < 120 and time.monotonic() < deadline:
+            rt._receive()
+        assert rt._waiting <= 16 and all(len(q) <= 8 for q in rt._queues.values())
+        assert rt.counters["frames_dropped"] == 120 - rt._waiting
+    finally:
+        push.close(0)
+        rt.pull.close(0)
+        rt.pub.close(0)
