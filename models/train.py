@@ -76,7 +76,10 @@ def _batch_loss(model: ActionNet, batch: dict, cfg: TrainConfig, epoch: int,
         feats = model.backbone(batch["x"])  # (N, T, D): the features the completeness contrast uses
         logits = torch.stack([h(feats) for h in model.heads])
         lcfg = LACPConfig() if cfg.method == "lacp" else LACPConfig(lambda_score=0.0, lambda_feat=0.0, warmup_epochs=1 << 30)
-        return lacp_loss(logits, feats, mask, batch["points"], batch["video"], lcfg, epoch)
+        points = batch.get("points")  # a batch of negatives only has no points
+        if points is None:
+            points = torch.full(mask.shape, -1, dtype=torch.int64, device=mask.device)
+        return lacp_loss(logits, feats, mask, points, batch["video"], lcfg, epoch)
     logits = model(batch["x"])  # (H, N, T, K+1)
     if cfg.supervision == "full":
         loss = torch.stack([frame_ce(lg, batch["frame"], mask) for lg in logits]).mean()

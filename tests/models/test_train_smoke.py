@@ -96,3 +96,27 @@ def test_point_targets_one_per_instance_and_deterministic(precog_subset):
         n_inst = sum(1 for iv in seq.labels.intervals if iv.class_id in ids)
         assert (x.points >= 0).sum() == n_inst == (z.points >= 0).sum()
         assert x.frame_target is None  # point supervision never sees the extents
+
+
+def test_point_loss_on_a_batch_of_negatives_only():
+    """Negatives carry no points: a batch made only of them must still give a finite loss."""
+    import numpy as np
+    import torch
+
+    from skelact.models.config import TrainConfig
+    from skelact.models.data import Clip, ClipDataset, collate
+    from skelact.models.network import build_model
+    from skelact.models.train import _batch_loss
+
+    k = 3
+    video = np.zeros(k + 1, np.float32)
+    video[k] = 1.0
+    clip = Clip("neg", np.random.default_rng(0).normal(size=(40, 1, 20, 6)).astype(np.float32), video,
+                np.full(40, k, np.int64))  # fmt: skip
+    batch = collate([ClipDataset([clip], 64)[0]])
+    assert "points" not in batch
+    from dataclasses import replace
+
+    model = build_model(replace(TINY, num_classes=k, heads=1))
+    loss, parts = _batch_loss(model, batch, TrainConfig(supervision="point", method="lacp"), epoch=3, bank=None)
+    assert torch.isfinite(loss) and parts["point"] == 0.0
