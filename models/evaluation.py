@@ -265,20 +265,42 @@ def _is_num(x: object) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def read_events(path: Path, fps: float | None = None) -> tuple[list[tuple], list[str]]:
-    """Predicted segments ``(sequence, class_id, start, end, score)`` from an events JSONL,
-    plus warnings. Frames are ``seq``, or ``round(t * fps)`` with ``fps``."""
+def event_lines(path: Path) -> tuple[list[tuple[int, dict]], int]:
+    """The JSON objects of an events JSONL as ``(line number, body)``,
+    and how many lines of another protocol version were skipped (a subscriber ignores
+    those). InputError names the file and line of anything that is not a JSON object."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
+    out: list[tuple[int, dict]] = []
+    ignored_v = 0
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except ValueError as e:
+            raise InputError(f"{where}: not a JSON object ({e})") from None
+        if not isinstance(obj, dict):
+            raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+        if obj.get("v") != 1:
+            ignored_v += 1
+            continue
+        out.append((lineno, obj))
+    return out, ignored_v
+
+
+def read_events(path: Path, fps: float | None = None) -> tuple[list[tuple], list[str]]:
+    """Predicted segments ``(sequence, class_id, start, end, score)`` from an events JSONL,
+    plus warnings. Frames are ``seq``, or ``round(t * fps)`` with ``fps``."""
     starts: dict[str, tuple[int, dict]] = {}
     out: list[tuple] = []
     last: dict[str, float] = {}  # stream -> last frame position seen on any line
     warnings: list[str] = []
-    ignored_v = 0
     orphan_ends = 0
 
     def pos(obj: dict, where: str) -> int:
@@ -293,19 +315,9 @@ def read_events(path: Path, fps: float | None = None) -> tuple[list[tuple], list
             raise InputError(f"{where}: {obj.get('type')} event needs a finite number t (seconds) with --fps")
         return int(round(v * fps))
 
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+    lines, ignored_v = event_lines(path)  # other protocol versions are skipped, as a subscriber does
+    for lineno, obj in lines:
         where = f"{path}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except ValueError as e:
-            raise InputError(f"{where}: not a JSON object ({e})") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-        if obj.get("v") != 1:
-            ignored_v += 1  # a subscriber ignores bodies of an unknown protocol version
-            continue
         stream = obj.get("stream")
         if isinstance(stream, str):
             if fps is None and _is_int(obj.get("seq")):
@@ -367,27 +379,10 @@ def read_start_events(path: Path) -> tuple[list[tuple[str, int, float, float]], 
     if not is_events_file(path):
         raise InputError(f"{path}: point-level ground truth is scored from events JSON Lines (start events with "
                          "t and delay_s, skelact detect -o x.jsonl); a segments CSV has no decision times")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
     out: list[tuple[str, int, float, float]] = []
-    ignored_v = 0
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+    lines, ignored_v = event_lines(path)  # other protocol versions are skipped, as a subscriber does
+    for lineno, obj in lines:
         where = f"{path}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except ValueError as e:
-            raise InputError(f"{where}: not a JSON object ({e})") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-        if obj.get("v") != 1:
-            ignored_v += 1
-            continue
         if obj.get("type") != "start":
             continue
         stream = obj.get("stream")
