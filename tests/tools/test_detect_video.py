@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import struct
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,31 +12,15 @@ import pytest
 pytest.importorskip("mediapipe")
 cv2 = pytest.importorskip("cv2")
 
+from cli_helpers import one_line, png_size, run  # noqa: E402
+
 from skelact.stream import protocol as P  # noqa: E402
 from skelact.stream.formats.npz import save_npz_dataset  # noqa: E402
 from skelact.stream.synthetic import make_dataset  # noqa: E402
 
-SKELACT = [sys.executable, "-m", "skelact.tools.cli"]
 CLIP = Path(__file__).resolve().parents[1] / "data" / "rar_exercise_20f.mp4"
 SHARED_VIDEO = Path(__file__).resolve().parents[2] / ".." / "shared" / "video"
 WALL_CLOCK = ("emitted_at", "latency_ms", "event_id")
-
-
-def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([*SKELACT, *args], capture_output=True, text=True, timeout=timeout)
-
-
-def one_line(r: subprocess.CompletedProcess, rc: int = 2) -> str:
-    assert "Traceback" not in r.stderr, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and r.returncode == rc, (r.returncode, r.stderr)
-    return lines[0]
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    b = path.read_bytes()
-    assert b[:8] == b"\x89PNG\r\n\x1a\n" and b[12:16] == b"IHDR", b[:16]
-    return struct.unpack(">II", b[16:24])
 
 
 @pytest.fixture(scope="module")

@@ -5,34 +5,12 @@ plot extra when matplotlib cannot be imported (before any work)."""
 from __future__ import annotations
 
 import json
-import os
-import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import env_without_matplotlib, one_line, png_size, run  # noqa: E402
 
 from skelact.stream.assets import precog_path
-
-SKELACT = [sys.executable, "-m", "skelact.tools.cli"]
-
-
-def run(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([*SKELACT, *args], capture_output=True, text=True, timeout=timeout, env=env)
-
-
-def one_line(r: subprocess.CompletedProcess, rc: int = 2) -> str:
-    assert "Traceback" not in r.stderr, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and r.returncode == rc, (r.returncode, r.stderr)
-    return lines[0]
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    b = path.read_bytes()
-    assert b[:8] == b"\x89PNG\r\n\x1a\n" and b[12:16] == b"IHDR", b[:16]
-    return struct.unpack(">II", b[16:24])
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +62,7 @@ def no_matplotlib(tmp_path):
     """An environment whose Python cannot import matplotlib (a shadowing package that raises
     ImportError first on sys.path), as on an install without the plot extra (as in
     test_plot_cmd.py)."""
-    shadow = tmp_path / "shadow"
-    (shadow / "matplotlib").mkdir(parents=True)
-    (shadow / "matplotlib" / "__init__.py").write_text("raise ImportError(\"No module named 'matplotlib'\")\n")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(shadow), *filter(None, [env.get("PYTHONPATH")])])
-    return env
+    return env_without_matplotlib(tmp_path)
 
 
 def test_eval_plot_without_matplotlib_names_the_extra(events, tmp_path, no_matplotlib):
