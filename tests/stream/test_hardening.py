@@ -9,6 +9,7 @@ import math
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -209,26 +210,38 @@ def test_burst_beyond_one_turn_is_not_dropped_without_age_budget(step_model):
     assert st["frames_dropped"] == 0 and st["frames_rejected"] == 0
 
 
-def test_stale_frames_are_dropped_before_acceptance_and_counted(step_model):
-    rt = _runtime(step_model, max_age_ms=20.0)
+@contextmanager
+def _unrun(rt: Runtime):
+    """A bound runtime whose loop is not running (the test turns it by hand) and a PUSH
+    socket connected to it; both closed afterwards."""
     rt.bind()
     push = rt.ctx.socket(zmq.PUSH)
     push.linger = 0
     push.connect(rt.in_endpoint)
     try:
-        for k in range(50):
-            push.send_multipart(P.encode_pose("late", k, k / 30.0, "kinect20", J[k % len(J)][None]))
-        deadline = time.monotonic() + 5
-        while rt.counters["frames_in"] < 50 and time.monotonic() < deadline:
-            rt._receive()  # received now, run later: every frame outlives its budget
-        time.sleep(0.05)
-        rt._turn()
-        assert rt.counters["frames_dropped"] == 50 and rt.counters["frames_rejected"] == 0
-        assert not rt.core.has_stream("late")  # nothing of them was accepted
+        yield push
     finally:
         push.close(0)
         rt.pull.close(0)
         rt.pub.close(0)
+
+
+def _receive_until(rt: Runtime, frames_in: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while rt.counters["frames_in"] < frames_in and time.monotonic() < deadline:
+        rt._receive()
+
+
+def test_stale_frames_are_dropped_before_acceptance_and_counted(step_model):
+    rt = _runtime(step_model, max_age_ms=20.0)
+    with _unrun(rt) as push:
+        for k in range(50):
+            push.send_multipart(P.encode_pose("late", k, k / 30.0, "kinect20", J[k % len(J)][None]))
+        _receive_until(rt, 50)  # received now, run later: every frame outlives its budget
+        time.sleep(0.05)
+        rt._turn()
+        assert rt.counters["frames_dropped"] == 50 and rt.counters["frames_rejected"] == 0
+        assert not rt.core.has_stream("late")  # nothing of them was accepted
 
 
 FLOOD = """
@@ -355,21 +368,11 @@ def test_backlog_stays_bounded_under_an_eos_flood(step_model):
     """Waiting eos messages are never dropped for a pose frame's sake, but a flood of them
     cannot grow the backlog past its caps either: the newcomers are dropped and counted."""
     rt = _runtime(step_model, max_age_ms=1000.0, max_stream_backlog=8, max_backlog=16, recv_batch=1000)
-    rt.bind()
-    push = rt.ctx.socket(zmq.PUSH)
-    push.linger = 0
-    push.connect(rt.in_endpoint)
-    try:
+    with _unrun(rt) as push:
         for _ in range(100):
             push.send_multipart(P.encode_eos("flood"))
         for k in range(20):
             push.send_multipart(P.encode_pose("other", k, k / 30.0, "kinect20", J[k][None]))
-        deadline = time.monotonic() + 5
-        while rt.counters["frames_in"] < 120 and time.monotonic() < deadline:
-            rt._receive()
+        _receive_until(rt, 120)
         assert rt._waiting <= 16 and all(len(q) <= 8 for q in rt._queues.values())
         assert rt.counters["frames_dropped"] == 120 - rt._waiting
-    finally:
-        push.close(0)
-        rt.pull.close(0)
-        rt.pub.close(0)
