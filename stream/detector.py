@@ -217,10 +217,6 @@ class DetectorCore:
             del self._slots[tr.slot]
             tr.slot = -1
 
-    @property
-    def num_tracks(self) -> int:
-        return self.bank.in_use
-
     def has_stream(self, stream: str) -> bool:
         return stream in self.streams
 

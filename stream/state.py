@@ -142,14 +142,9 @@ class _SlotPool:
         for a in self._arrays():
             for old, new in moves.items():
                 a[new] = a[old]
-        self._free = [s for s in low_free[len(moves):]]
-        self._resize_down(target)
+        self._free = low_free[len(moves):]
+        self._resize(target)
         return moves
-
-    def _resize_down(self, capacity: int) -> None:
-        self._set_arrays([a[:capacity].copy() for a in self._arrays()])
-        heapq.heapify(self._free)
-        self.capacity = capacity
 
 
 class StateBank(_SlotPool):
