@@ -15,9 +15,13 @@ from dataclasses import asdict, dataclass, fields, replace
 __all__ = ["ARCHS", "ModelConfig", "TrainConfig", "model_config", "train_config"]
 
 ARCHS = ("causal", "agcn")
-SUPERVISION = ("full", "video", "point")
-METHODS = ("mil", "flr", "point", "lacp")
+SUPERVISION = ("full", "video", "point", "segment")
+METHODS = ("mil", "flr", "multires", "point", "lacp", "segment")
 POINT_METHODS = ("point", "lacp")
+# the methods each supervision takes (full ignores --method)
+METHODS_FOR = {"video": ("mil", "flr", "multires"), "point": POINT_METHODS, "segment": ("segment",)}
+# parts a method's --ablate may switch off (models/segment.py, models/multires.py)
+ABLATE_PARTS = {"segment": ("psl", "sphere", "propagation"), "multires": ("multires", "cross-stream")}
 
 
 def _plain(d: dict) -> dict:
@@ -160,6 +164,22 @@ class TrainConfig:
     ``augment``: random view, body, frame-rate, noise, dropout and second-person changes
     of every training crop (``models/augment.py``), for other sources than the training one.
 
+    Segment supervision (method ``segment``, ``models/segment.py``): ``segment_frames``
+    model frames per labelled segment (0 = the paper's 16 frames at 30 fps scaled to
+    ``fps``), ``segments_per_instance`` (1 or 2) drawn inside each interval with the run's
+    seed, or read from ``segments_file`` (a ``kind=segment`` CSV); ``segment_weights``: alpha,
+    beta, gamma of its Eq. 1 (partial segment, sphere, propagation; the paper's 0.1, 1e-4, 0.02).
+
+    Multi-resolution refinement (method ``multires``, ``models/multires.py``):
+    ``ptlr_rounds`` rounds of progressive temporal label refinement (0 = the initial labels
+    train the student directly), each teacher stage ``teacher_epochs`` epochs (0 = a quarter
+    of ``epochs``, at least 1); ``epochs`` is the causal student's budget.
+
+    ``ablate``: parts of the method switched off, for ablations: segment: ``psl``,
+    ``sphere``, ``propagation``; multires: ``multires`` (single temporal resolution: no
+    multi-resolution consistency, both PTLR networks at the original scale),
+    ``cross-stream`` (no joint/motion consistency).
+
     ``eval_every``: epochs between held-out evaluations (the last epoch is always scored);
     ``threads``: torch CPU threads; ``swap_persons``: randomly permute the person slots of
     multi-person clips (the model sees persons jointly; this keeps it slot-order agnostic).
@@ -187,6 +207,13 @@ class TrainConfig:
     negative_ratio: float = 1.0
     augment: bool = False
     point_at: str = "gaussian"
+    segment_frames: int = 0
+    segments_per_instance: int = 1
+    segments_file: str = ""
+    segment_weights: tuple[float, ...] = (0.1, 1e-4, 0.02)
+    ptlr_rounds: int = 3
+    teacher_epochs: int = 0
+    ablate: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.negative_ratio < 0:
@@ -195,10 +222,21 @@ class TrainConfig:
             raise ValueError(f"supervision must be one of {SUPERVISION}, got {self.supervision!r}")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if (self.supervision == "point") != (self.method in POINT_METHODS) and self.supervision != "full":
-            want = POINT_METHODS if self.supervision == "point" else ("mil", "flr")
+        want = METHODS_FOR.get(self.supervision)
+        if want is not None and self.method not in want:
             raise ValueError(f"--supervision {self.supervision} takes --method {' or '.join(want)}, "
                              f"not {self.method!r}")  # fmt: skip
+        parts = ABLATE_PARTS.get(self.method, ()) if self.supervision != "full" else ()
+        bad = [a for a in self.ablate if a not in parts]
+        if bad:
+            allowed = f"one of {', '.join(parts)}" if parts else "nothing"
+            raise ValueError(f"--ablate {','.join(bad)}: method {self.method!r} can switch off {allowed}")
+        if len(self.segment_weights) != 3 or min(self.segment_weights) < 0:
+            raise ValueError(f"segment_weights must be 3 numbers >= 0, got {self.segment_weights}")
+        if self.segments_per_instance not in (1, 2):
+            raise ValueError(f"segments_per_instance must be 1 or 2, got {self.segments_per_instance}")
+        if self.segment_frames < 0 or self.ptlr_rounds < 0 or self.teacher_epochs < 0:
+            raise ValueError("segment_frames, ptlr_rounds and teacher_epochs must be >= 0")
         if self.epochs < 1 or self.batch_size < 1 or self.crop_frames < 1:
             raise ValueError("epochs, batch_size and crop_frames must be >= 1")
         if not 0.0 < self.alpha <= 1.0:
@@ -210,8 +248,9 @@ class TrainConfig:
 
     @property
     def heads(self) -> int:
-        """Two classifier heads for FLR's multi-view learning, one otherwise."""
-        return 2 if (self.supervision == "video" and self.method == "flr") else 1
+        """Two classifier heads for FLR's multi-view learning and for segment supervision's
+        classification and localization modules, one otherwise."""
+        return 2 if (self.supervision, self.method) in (("video", "flr"), ("segment", "segment")) else 1
 
     def to_dict(self) -> dict:
         return _plain(asdict(self))

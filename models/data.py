@@ -9,6 +9,8 @@ Targets, in model output order (K action classes in sorted class-id order, backg
 
 * video: (K+1,) multi-hot of the classes present, background always 1;
 * frame (full supervision only): (T,) class index per frame, K where no action.
+* points / segments (point / segment supervision): (T,) class index at labelled frames
+  (a point, or every frame of a labelled segment), -1 elsewhere.
 
 Sequences longer than ``crop_frames`` are cut into crops that tile them, at a random
 phase each epoch (deterministic in (seed, epoch, sequence)). A crop keeps the whole
@@ -61,6 +63,8 @@ class Clip:
     frame_target: np.ndarray | None  # (T,) int64 in 0..K, or None without frame labels
     offset: int = 0
     points: np.ndarray | None = None  # (T,) int64: class index at a labelled point, -1 elsewhere
+    segments: np.ndarray | None = None  # (T,) int64: class index inside a labelled segment, -1 elsewhere
+    segment_list: list | None = None  # [(class_id, start, end)] the labelled segments, dataset frames
 
     @property
     def num_frames(self) -> int:
@@ -92,11 +96,15 @@ def has_frame_labels(labels: Labels) -> bool:
     return labels.kind in ("frame", "interval")
 
 
-def check_supervision(ds: Dataset, supervision: str) -> None:
-    """Raise SupervisionError unless every sequence carries the labels ``supervision`` needs."""
+def check_supervision(ds: Dataset, supervision: str, segments_file: bool = False) -> None:
+    """Raise SupervisionError unless every sequence carries the labels ``supervision`` needs
+    (``segment``: frame or interval labels to sample segments from, or video-level labels
+    when the segments come from a file)."""
     if not ds.class_ids:
         raise SupervisionError(f"dataset {ds.name!r} defines no action classes")
-    need = {"full": "frame", "point": "point"}.get(supervision, "video")
+    need = {"full": "frame", "point": "point", "segment": "frame"}.get(supervision, "video")
+    if supervision == "segment" and segments_file:
+        need = "video"
     bad = [
         s.id
         for s in ds
@@ -106,6 +114,8 @@ def check_supervision(ds: Dataset, supervision: str) -> None:
         kinds = sorted({s.labels.kind for s in ds if s.id in set(bad)})
         hint = (" (use --supervision video: point and video labels give video-level labels)"
                 if supervision == "full" and set(kinds) <= {"point", "video"} else "")  # fmt: skip
+        if supervision == "segment":
+            hint = " (segments are sampled inside intervals; or give them with --segments FILE)"
         raise SupervisionError(
             f"dataset {ds.name!r}: --supervision {supervision} needs "
             f"{ {'frame': 'frame or interval', 'point': 'point (or interval)'}.get(need, 'video-level (or stronger)')} "
@@ -115,15 +125,62 @@ def check_supervision(ds: Dataset, supervision: str) -> None:
         )
 
 
+def _model_frames(seq, prep, start: int, end: int) -> np.ndarray:
+    """Model frames whose source row lies in dataset frames ``start..end`` (inclusive); an
+    extent shorter than one model frame maps to the model frame nearest its centre."""
+    idx = np.flatnonzero((prep.src >= start) & (prep.src <= end))
+    if idx.size == 0 and len(prep.t):
+        at = float(seq.t[min((start + end) // 2, len(seq.t) - 1)])
+        idx = np.array([int(np.argmin(np.abs(prep.t - at)))])
+    return idx
+
+
+def _segment_targets(seq, prep, index: dict, segment_len: int, per_instance: int, seed: int,
+                     given: list | None) -> tuple[np.ndarray, list]:  # fmt: skip
+    """(T,) segment targets and the labelled segments in dataset frames: ``given`` (from a
+    segments file, dataset frames) or sampled in model frames inside each instance
+    (``models.segment.sample_segments``, generator ``segment_rng(seed, seq.id)``)."""
+    from .segment import sample_segments, segment_rng
+
+    out = np.full(len(prep.x), -1, dtype=np.int64)
+    spans: list = []
+    if given is not None:
+        for c, s, e in given:
+            if e >= seq.num_frames:
+                raise SupervisionError(f"segments file: sequence {seq.id!r} has {seq.num_frames} frames, "
+                                       f"segment {s}..{e} ends after them")  # fmt: skip
+            if c not in index:
+                raise SupervisionError(f"segments file: sequence {seq.id!r}: class {c} is not a class of the dataset")
+            out[_model_frames(seq, prep, s, e)] = index[c]
+            spans.append((int(c), int(s), int(e)))
+        return out, spans
+    ext = []
+    for iv in seq.labels.intervals:
+        if iv.class_id in index:
+            m = _model_frames(seq, prep, iv.start, iv.end)
+            if m.size:
+                ext.append((iv.class_id, int(m[0]), int(m[-1])))
+    for c, s, e in sample_segments(ext, segment_len, per_instance, segment_rng(seed, seq.id)):
+        out[s : e + 1] = index[c]
+        spans.append((c, int(prep.src[s]), int(prep.src[e])))
+    return out, spans
+
+
 def prepare_clips(ds: Dataset, norm: NormConfig, fps: float, class_ids: list[int],
-                  frame_labels: bool = False, point_at: str | None = None, seed: int = 0) -> list[Clip]:  # fmt: skip
+                  frame_labels: bool = False, point_at: str | None = None, seed: int = 0,
+                  segment_len: int | None = None, segments_per_instance: int = 1,
+                  segments: dict | None = None) -> list[Clip]:  # fmt: skip
     """Preprocess every sequence of ``ds`` (empty ones are skipped with a warning).
 
     ``frame_labels``: also build per-frame targets (needs frame or interval labels;
     sequences without them get ``frame_target = None``). ``point_at``: also build point
     targets: the dataset's own action points, or one point per interval drawn ``point_at``
     (gaussian/uniform/center) with a generator seeded by (``seed``, sequence id); each
-    point goes to the model frame nearest its time.
+    point goes to the model frame nearest its time. ``segment_len``: also build segment
+    targets: ``segments[seq.id]`` (a segments file, dataset frames) when ``segments`` is
+    given, else ``segments_per_instance`` segments of ``segment_len`` model frames sampled
+    inside each interval with ``segment_rng(seed, seq.id)`` (``models/segment.py``);
+    ``Clip.segment_list`` keeps them in dataset frames.
     """
     index = {c: k for k, c in enumerate(class_ids)}
     k_bg = len(class_ids)
@@ -154,7 +211,15 @@ def prepare_clips(ds: Dataset, norm: NormConfig, fps: float, class_ids: list[int
                 if pt.class_id in index and len(prep.t):
                     at = float(seq.t[min(pt.frame, len(seq.t) - 1)])
                     points[int(np.argmin(np.abs(prep.t - at)))] = index[pt.class_id]
-        clips.append(Clip(seq.id, prep.x, video, target, offset, points))
+        seg = spans = None
+        if segment_len is not None:
+            given = None if segments is None else segments.get(seq.id, [])
+            if given:  # classes only a segments file names still count as present
+                for c, _s, _e in given:
+                    if c in index:
+                        video[index[c]] = 1.0
+            seg, spans = _segment_targets(seq, prep, index, segment_len, segments_per_instance, seed, given)
+        clips.append(Clip(seq.id, prep.x, video, target, offset, points, seg, spans))
         offset += len(prep.x)
     return clips
 
@@ -217,14 +282,17 @@ class ClipDataset(torch.utils.data.Dataset):
             item["frame"] = torch.from_numpy(np.ascontiguousarray(clip.frame_target[start + src]))
         if clip.points is not None:
             item["points"] = torch.from_numpy(np.ascontiguousarray(clip.points[start + src]))
+        if clip.segments is not None:
+            item["segments"] = torch.from_numpy(np.ascontiguousarray(clip.segments[start + src]))
         return item
 
 
 def collate(items: list[dict]) -> dict:
     """Pad clips on the right to the longest: x (N, T, M, V, C), mask (N, T) bool,
     video (N, K+1), frame (N, T) int64 (background where padded; only if all have it),
-    offset (N,) int64 (flat frame index of each clip's first frame), points (N, T) int64
-    (class index at labelled points, -1 elsewhere; when any clip has points)."""
+    offset (N,) int64 (flat frame index of each clip's first frame), points / segments (N, T)
+    int64 (class index at labelled points / segment frames, -1 elsewhere; when any clip has
+    them)."""
     t = max(it["x"].shape[0] for it in items)
     n = len(items)
     x = torch.zeros((n, t, *items[0]["x"].shape[1:]), dtype=torch.float32)
@@ -235,12 +303,13 @@ def collate(items: list[dict]) -> dict:
     out = {"x": x, "mask": mask, "video": torch.stack([it["video"] for it in items]),
            "offset": torch.tensor([it["offset"] for it in items], dtype=torch.int64),
            "index": torch.tensor([it["index"] for it in items], dtype=torch.int64)}  # fmt: skip
-    if any("points" in it for it in items):  # clips without points (negatives) have none: -1
-        points = torch.full((n, t), -1, dtype=torch.int64)
-        for j, it in enumerate(items):
-            if "points" in it:
-                points[j, : len(it["points"])] = it["points"]
-        out["points"] = points
+    for key in ("points", "segments"):  # clips without them (negatives) have none: -1
+        if any(key in it for it in items):
+            lab = torch.full((n, t), -1, dtype=torch.int64)
+            for j, it in enumerate(items):
+                if key in it:
+                    lab[j, : len(it[key])] = it[key]
+            out[key] = lab
     if all("frame" in it for it in items):
         bg = items[0]["video"].shape[0] - 1
         frame = torch.full((n, t), bg, dtype=torch.int64)

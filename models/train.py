@@ -11,6 +11,14 @@ in batches of ``batch_size``. Per batch, by supervision/method:
                    baseline of "Learning Action Completeness from Points");
 * ``point/lacp``:  the same + completeness learning (optimal-sequence search, score and
                    feature contrast), ``models/lacp.py``.
+* ``segment/segment``: L = L_cls + 0.1 L_segment + 1e-4 L_sphere + 0.02 L_prop (top-k MIL,
+                   partial segment, sphere and propagation losses; two heads = the
+                   classification and localization modules), ``models/segment.py``.
+* ``video/multires``: offline, non-causal teachers make frame pseudo labels from video
+                   labels (multi-resolution consistency on joint and motion streams, then
+                   progressive temporal label refinement, ``models/multires.py``) before
+                   the first epoch; the causal student then trains on them (frame CE over
+                   the selected frames, Eq. 6 of that paper).
 
 After each epoch the model is scored on the held-out clips (if any): the loss of the
 same supervision on whole sequences (this picks ``best.ckpt``: under video supervision
@@ -47,7 +55,9 @@ from .data import (
 )
 from .flr import PseudoLabelBank, flr_losses
 from .losses import frame_ce, mil_bce
+from .multires import pseudo_frame_ce
 from .network import ActionNet, build_model, count_parameters
+from .segment import SegmentConfig, segment_frames, segment_loss
 
 __all__ = ["CALIBRATION_FRAMES", "TrainResult", "evaluate", "train"]
 
@@ -67,9 +77,31 @@ class TrainResult:
     out_dir: Path | None = None
 
 
+def _segment_config(cfg: TrainConfig, model: ActionNet) -> SegmentConfig:
+    """The segment losses' settings for this run: the weights (default the paper's), the run's segment
+    length as the unit (frames per segment), the cosine head's scale, the ablation switches."""
+    alpha, beta, gamma = cfg.segment_weights
+    return SegmentConfig(alpha=alpha, beta=beta, gamma=gamma, scale=model.cfg.delta,
+                         frames_per_segment=segment_frames(cfg.fps, cfg.segment_frames),
+                         use_psl="psl" not in cfg.ablate, use_sphere="sphere" not in cfg.ablate,
+                         use_propagation="propagation" not in cfg.ablate)  # fmt: skip
+
+
 def _batch_loss(model: ActionNet, batch: dict, cfg: TrainConfig, epoch: int,
                 bank: PseudoLabelBank | None) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
     mask = batch["mask"]
+    if cfg.supervision == "segment":
+        feats = model.backbone(batch["x"])  # (N, T, D): the features the sphere and propagation losses use
+        logits = torch.stack([h(feats) for h in model.heads])
+        segments = batch.get("segments")  # a batch of negatives only has none
+        if segments is None:
+            segments = torch.full(mask.shape, -1, dtype=torch.int64, device=mask.device)
+        return segment_loss(logits, feats, mask, segments, batch["video"], model.heads[0].weight,
+                            _segment_config(cfg, model))  # fmt: skip
+    if cfg.method == "multires" and cfg.supervision == "video":
+        logits = model(batch["x"])
+        loss = torch.stack([pseudo_frame_ce(lg, batch["frame"], mask) for lg in logits]).mean()
+        return loss, {"pseudo_ce": loss.item()}
     if cfg.supervision == "point":
         from .lacp import LACPConfig, lacp_loss
 
@@ -192,6 +224,32 @@ def _detection_map(
         return {}
 
 
+def _segments_file(path: str, ds: Dataset) -> dict:
+    """A segments file's labels, checked against the training sequences (one-line errors)."""
+    from .data import SupervisionError
+    from .segment import read_segments_csv
+
+    segs = read_segments_csv(path)
+    if not any(s.id in segs for s in ds):
+        raise SupervisionError(f"--segments {path}: names none of the {len(ds)} training sequences of {ds.name!r}")
+    missing = sum(1 for s in ds if s.id not in segs)
+    if missing:
+        log.warning("--segments %s: %d of %d training sequences have no segments", path, missing, len(ds))
+    return segs
+
+
+def _segment_centres(segments: np.ndarray | None) -> np.ndarray:
+    """(T,) segment targets -> (T,) one point (the class) at the centre of each labelled run."""
+    if segments is None:
+        return np.zeros(0, dtype=np.int64)
+    out = np.full(len(segments), -1, dtype=np.int64)
+    edges = np.flatnonzero(np.diff(np.concatenate([[-1], segments, [-1]])) != 0)
+    for s, e in zip(edges[:-1], edges[1:]):
+        if segments[s] >= 0:
+            out[(s + e - 1) // 2] = segments[s]
+    return out
+
+
 def _licence(ds: Dataset) -> dict:
     """The licence a dataset's metadata states (the shared npz folders keep it in meta.json)."""
     lic = ds.meta.get("license")
@@ -223,7 +281,7 @@ def train(train_ds: Dataset, cfg: TrainConfig, model_cfg: ModelConfig | None = N
     t_start = time.time()
     torch.set_num_threads(max(1, cfg.threads))
     torch.manual_seed(cfg.seed)
-    check_supervision(train_ds, cfg.supervision)
+    check_supervision(train_ds, cfg.supervision, segments_file=bool(cfg.segments_file))
     persons = int(persons or dataset_persons(train_ds))
     norm = NormConfig(persons=persons)
     classes = class_list(train_ds)
@@ -232,8 +290,14 @@ def train(train_ds: Dataset, cfg: TrainConfig, model_cfg: ModelConfig | None = N
                         joints=norm.num_joints, channels=norm.channels, heads=cfg.heads)  # fmt: skip
     model = build_model(model_cfg).to(device)
     full = cfg.supervision == "full"
+    seg_kw: dict = {}
+    if cfg.supervision == "segment":
+        seg_kw = dict(segment_len=segment_frames(cfg.fps, cfg.segment_frames),
+                      segments_per_instance=cfg.segments_per_instance,
+                      segments=_segments_file(cfg.segments_file, train_ds) if cfg.segments_file else None)  # fmt: skip
     clips = prepare_clips(train_ds, norm, cfg.fps, class_ids, frame_labels=full,
-                          point_at=cfg.point_at if cfg.supervision == "point" else None, seed=cfg.seed)  # fmt: skip
+                          point_at=cfg.point_at if cfg.supervision == "point" else None, seed=cfg.seed,
+                          **seg_kw)  # fmt: skip
     if not clips:
         raise ValueError(f"dataset {train_ds.name!r} has no usable training sequences")
     trained_on = [{"dataset": train_ds.name, "use": "classes", **_licence(train_ds)}]
@@ -257,7 +321,7 @@ def train(train_ds: Dataset, cfg: TrainConfig, model_cfg: ModelConfig | None = N
         prepare_clips(eval_ds, norm, cfg.fps, class_ids, frame_labels=True) if eval_ds else []
     )
     aug = None
-    bank_needed = cfg.heads == 2
+    bank_needed = cfg.supervision == "video" and cfg.method == "flr"
     if cfg.augment:
         from .augment import AugmentConfig
 
@@ -267,7 +331,9 @@ def train(train_ds: Dataset, cfg: TrainConfig, model_cfg: ModelConfig | None = N
                        velocity_gain=norm.velocity_gain)  # fmt: skip
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = sum(c.num_frames for c in clips)
-    bank = PseudoLabelBank(total, model_cfg.num_outputs, cfg.flr_window) if cfg.heads == 2 else None
+    bank = PseudoLabelBank(total, model_cfg.num_outputs, cfg.flr_window) if bank_needed else None
+    multires = cfg.supervision == "video" and cfg.method == "multires"
+    pseudo: dict[str, np.ndarray] | None = None
     history: list[dict] = []
     start, best_loss, best_epoch = 0, math.inf, None
     if resume is not None:
@@ -287,6 +353,12 @@ def train(train_ds: Dataset, cfg: TrainConfig, model_cfg: ModelConfig | None = N
         opt.load_state_dict(state["optimizer"])
         if bank is not None and state.get("bank") is not None:
             bank.load_state_dict(state["bank"])
+        if multires:
+            pseudo = state.get("pseudo_labels")
+            if pseudo is None:
+                raise ValueError(f"{resume}: holds no multires pseudo labels, so the teacher stages "
+                                 "cannot be skipped; start the run again without --resume")  # fmt: skip
+            pseudo = {k: np.asarray(v, dtype=np.int64) for k, v in pseudo.items()}
         history = list(ck["extra"].get("history", []))
         start = int(state["epoch"]) + 1
         best_loss = float(state.get("best_loss", math.inf))
@@ -295,6 +367,20 @@ def train(train_ds: Dataset, cfg: TrainConfig, model_cfg: ModelConfig | None = N
              "%d held-out", model_cfg.arch, count_parameters(model), model.receptive_field, model.lookahead,
              len(clips), total, cfg.fps, len(eval_clips))  # fmt: skip
     out = Path(out_dir) if out_dir is not None else None
+    if cfg.supervision == "segment" and out is not None:
+        from .segment import write_segments_csv
+
+        out.mkdir(parents=True, exist_ok=True)
+        write_segments_csv(out / "segments.csv", {c.id: c.segment_list for c in positives if c.segment_list})
+    if multires:
+        from .multires import multires_pseudo_labels
+
+        if pseudo is None:
+            pseudo = multires_pseudo_labels(positives, cfg, model_cfg, device)
+        for c in positives:
+            if c.id not in pseudo or len(pseudo[c.id]) != c.num_frames:
+                raise ValueError(f"multires pseudo labels do not match clip {c.id!r} (different data?)")
+            c.frame_target = pseudo[c.id]
     meta = dict(classes=classes, norm=norm, fps=cfg.fps, layout_trained_on=train_ds.layout,
                 dataset=train_ds.name)  # fmt: skip
     data_extra = {"trained_on": trained_on}
@@ -334,6 +420,8 @@ def train(train_ds: Dataset, cfg: TrainConfig, model_cfg: ModelConfig | None = N
                 save_checkpoint(out / "best.ckpt", model, model_cfg, cfg, extra=extra, **meta)
             resume_state = {"epoch": epoch, "optimizer": opt.state_dict(), "best_loss": best_loss,
                             "best_epoch": best_epoch, "bank": bank.state_dict() if bank else None}  # fmt: skip
+            if pseudo is not None:  # the teachers' labels: a resumed run skips the teacher stages
+                resume_state["pseudo_labels"] = {k: torch.from_numpy(v.astype(np.int16)) for k, v in pseudo.items()}
             save_checkpoint(
                 out / "last.ckpt",
                 model,
@@ -343,16 +431,20 @@ def train(train_ds: Dataset, cfg: TrainConfig, model_cfg: ModelConfig | None = N
                 **meta,
             )
     model.eval().cpu()
-    if held_out and cfg.supervision in ("full", "point") and out is not None and start < cfg.epochs:
+    # a resumed run with no epochs left only recalibrates
+    if held_out and cfg.supervision in ("full", "point", "segment") and out is not None and (
+            start < cfg.epochs or resume is not None):  # fmt: skip
         from .calibrate import calibrate_decision, clip_scores, point_instances
 
         log.info("calibrating decision thresholds on %d held-out negative frames", sum(c.num_frames for c in held_out))
         if full:
             decision = calibrate_decision(clip_scores(model, positives), [c.frame_target for c in positives],
                                           clip_scores(model, held_out), cfg.fps)  # fmt: skip
-        else:  # point labels: a start near the point finds the instance
+        else:  # point labels (segment labels: their centres): a start near the point finds the instance
+            pts = [c.points if c.points is not None else _segment_centres(c.segments) for c in positives]
             decision = calibrate_decision(clip_scores(model, positives), None, clip_scores(model, held_out), cfg.fps,
-                                          pos_instances=[point_instances(c.points, cfg.fps) for c in positives])  # fmt: skip
+                                          pos_instances=[point_instances(p, cfg.fps) for p in pts],
+                                          by_trigger=cfg.supervision == "point")  # fmt: skip
         data_extra["decision"] = decision
         for name in ("last.ckpt", "best.ckpt"):
             if (out / name).is_file():

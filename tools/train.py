@@ -1,4 +1,4 @@
-"""`skelact train`: train a checkpoint (full supervision, or MIL / FLR from video labels)."""
+"""`skelact train`: train a checkpoint (full, segment, point or video-level supervision)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 SUMMARY = (
-    "train a model checkpoint: fully supervised, or weakly supervised (MIL / FLR) from video labels"
+    "train a model checkpoint: fully supervised, or weakly supervised from segment, point or video labels"
 )
 
 _EPILOG = """\
@@ -23,14 +23,51 @@ defaults:
   widths 64..256), Adam lr 1e-4, batch 8, 100 epochs, whole sequences, delta 5, tau 2,
   alpha 0.2, lambda_pseudo 1, lambda_KL 0.5 (meant for a GPU: --device cuda).
 
+segment supervision (--supervision segment, Ding et al., "Weakly Supervised
+  Temporal Action Localization with Segment-Level Labels"):
+  labels: --segments-per-instance (1 or 2) segments of --segment-frames model frames inside
+  each action instance. Default length: the paper's 16 frames at 30 fps (0.53 s) scaled to
+  the model fps, round(16/30 * fps): 16 at 30 fps, 8 at 15, 5 at 10. Sampled from the
+  interval labels: per instance a uniform start among those keeping the segment inside the
+  instance (two segments: two draws, and the span between them is labelled too, as in the
+  paper); the generator is fixed by (--seed, sequence id), so the same seed gives the same
+  segments. Shorter instances are labelled whole. OUT/segments.csv records them.
+  --segments FILE reads them instead: CSV sequence,class_id,kind,seg_start,seg_end with
+  kind=segment on every row, dataset frames, inclusive (an interval labels.csv is refused).
+  losses: L = L_cls + 0.1 L_psl + 1e-4 L_sphere + 0.02 L_prop (the paper's weights): top-k
+  MIL (k = T / 2Q, Q labelled segments), partial segment loss, sphere (A-Softmax) loss,
+  similarity propagation loss. Two heads: classification and localization.
+  --ablate psl|sphere|propagation switches a part off.
+
+multi-resolution refinement (--supervision video --method multires, Su et al.,
+  "Improving Weakly Supervised Temporal Action Localization by Exploiting Multi-resolution
+  Information in Temporal Domain"):
+  before the student's first epoch, offline teachers make frame pseudo labels from the
+  video labels: ILG (a joint-stream and a motion-stream MIL network, trained with
+  multi-resolution consistency under random temporal rescaling x0.5-x2 and cross-stream
+  consistency; labels where the fused CAS is > 0.7, background where actions sum < 0.1),
+  then --ptlr-rounds (default 3) rounds of progressive temporal label refinement: an
+  original-scale network and a reduced-scale (1/2, 1/4, 1/8) network each train on the
+  other's labels (thresholds 0.7, 0.65, 0.6, 0.55). Each teacher stage runs
+  --teacher-epochs (default epochs/4); --epochs is the causal student's budget.
+  --ptlr-rounds 0: ILG labels only; --ablate multires: single temporal resolution;
+  --ablate cross-stream: no joint/motion consistency.
+  The teachers only make labels: the exported model is the --arch student (causal: step).
+
 outputs:
-  OUT/last.ckpt  after every epoch (with optimizer + FLR state, for --resume)
+  OUT/last.ckpt  after every epoch (with optimizer + FLR state, multires pseudo labels,
+                 for --resume; a multires run stopped during its teacher stages restarts)
   OUT/best.ckpt  lowest held-out loss of the same supervision (video supervision uses
-                 only video labels to choose it)
+                 only video labels to choose it; not written for point and segment)
+  OUT/segments.csv  the segment labels a segment run trained on
 
 examples:
   skelact train --data ../shared/data/precog --supervision video --method flr --out runs/flr
   skelact train --data ../shared/data/precog --supervision full --out runs/full --epochs 20
+  skelact train --data stream/assets/precog --supervision segment --out runs/seg
+  skelact train --data stream/assets/precog --supervision segment --segments runs/seg/segments.csv \
+      --ablate propagation --out runs/seg_noprop
+  skelact train --data stream/assets/precog --supervision video --method multires --out runs/multires
   skelact train --resume runs/flr/last.ckpt --data ../shared/data/precog --out runs/flr
 """
 
@@ -42,6 +79,16 @@ def _int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
     if not vals or min(vals) < 1:
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return vals
+
+
+def _float_triple(text: str) -> tuple[float, float, float]:
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three comma-separated numbers, got {text!r}") from None
+    if len(vals) != 3 or min(vals) < 0:
+        raise argparse.ArgumentTypeError(f"expected three numbers >= 0, got {text!r}")
     return vals
 
 
@@ -60,7 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
             "action instance: --method point is video- plus point-level classification with pseudo "
             "background points, --method lacp adds completeness learning (optimal-sequence search, "
             "score and feature contrast), as in \"Learning Action Completeness from Points for "
-            "Weakly-supervised Temporal Action Localization\" (ICCV 2021). The causal backbone is step-able (export "
+            "Weakly-supervised Temporal Action Localization\" (ICCV 2021). --supervision segment uses one or "
+            "two short labelled segments per action instance (--method segment: top-k MIL, partial segment, "
+            "sphere and propagation losses, as in \"Weakly Supervised Temporal Action Localization with "
+            "Segment-Level Labels\"); --supervision video --method multires makes frame pseudo labels with "
+            "offline multi-resolution teachers (initial labels from temporal multi-resolution consistency, "
+            "then progressive temporal label refinement) and trains the causal model on them. The causal backbone is step-able (export "
             "--mode step); the FLR paper's AGCN backbone (--arch agcn) looks ahead and is served "
             "in window mode."
         ),
@@ -72,19 +124,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--supervision",
-        choices=["full", "video", "point"],
+        choices=["full", "video", "point", "segment"],
         default="video",
         help="full: frame labels; video: video-level labels only; point: one labelled frame per "
-             "action instance (the dataset's action points, or one drawn per interval, --point-at) "
-             "(default: video)",
+             "action instance (the dataset's action points, or one drawn per interval, --point-at); "
+             "segment: one or two short labelled segments per action instance (drawn inside each "
+             "interval, or --segments FILE) (default: video)",
     )
     p.add_argument(
         "--method",
-        choices=["mil", "flr", "point", "lacp"],
+        choices=["mil", "flr", "multires", "point", "lacp", "segment"],
         default=None,
-        help="--supervision video: mil or flr (default flr); --supervision point: point (video + point "
+        help="--supervision video: mil, flr or multires (offline multi-resolution teachers make frame "
+             "pseudo labels, see below; default flr); --supervision point: point (video + point "
              "classification with pseudo background points) or lacp (plus completeness learning: "
-             "optimal-sequence search, score and feature contrast; default lacp)",
+             "optimal-sequence search, score and feature contrast; default lacp); --supervision "
+             "segment: segment (the only one)",
     )
     p.add_argument("--out", required=True, help="output folder for last.ckpt / best.ckpt")
     p.add_argument(
@@ -158,6 +213,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--point-at", choices=["gaussian", "uniform", "center"], default=None,
                    help="--supervision point on data with intervals: where each instance's labelled frame "
                         "is drawn (seeded per sequence; default gaussian around the centre)")
+    p.add_argument("--segment-frames", type=int, default=None,
+                   help="--supervision segment: model frames per labelled segment (default: the paper's 16 "
+                        "frames at 30 fps scaled to the model fps, round(16/30*fps))")
+    p.add_argument("--segments-per-instance", type=int, choices=[1, 2], default=None,
+                   help="--supervision segment: segments drawn per action instance; 2 also labels the span "
+                        "between them, as in the paper (default 1)")
+    p.add_argument("--segments", default=None, metavar="FILE",
+                   help="--supervision segment: read the segments instead of sampling them: CSV "
+                        "sequence,class_id,kind,seg_start,seg_end, kind=segment, dataset frames inclusive")
+    p.add_argument("--segment-weights", type=_float_triple, default=None, metavar="A,B,G",
+                   help="--supervision segment: weights of the partial segment, sphere and propagation "
+                        "losses (default 0.1,0.0001,0.02, the paper's)")
+    p.add_argument("--ptlr-rounds", type=int, default=None,
+                   help="--method multires: rounds of progressive temporal label refinement (default 3, the "
+                        "paper's best; 0 = initial labels only)")
+    p.add_argument("--teacher-epochs", type=int, default=None,
+                   help="--method multires: epochs of each teacher stage (ILG, then OTS and RTS per round; "
+                        "default: epochs/4, at least 1)")
+    p.add_argument("--ablate", action="append", default=None, metavar="PART[,PART]",
+                   help="switch parts of a method off, for ablations (repeatable): segment: psl, sphere, "
+                        "propagation; multires: multires (single temporal resolution), cross-stream")
     p.add_argument("--augment", action="store_true", default=None,
                    help="randomly alter every training crop as other sources would: view rotation, body "
                         "scale, frame-rate jitter, joint noise and dropout, a missing second person")
@@ -173,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         default=None,
         metavar="CKPT",
-        help="continue from OUT/last.ckpt (its model and training settings; --epochs may extend)",
+        help="continue from OUT/last.ckpt (its model and training settings; --epochs may extend). "
+             "With --epochs equal to the epochs it has done, nothing is trained: the decision "
+             "thresholds are recalibrated (needs the same --negatives)",
     )
     p.add_argument("--progress", choices=["auto", "always", "never"], default="auto",
                    help="progress bar of optimiser steps on stderr (steps/s, ETA); auto: only when stderr "
@@ -209,6 +287,13 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _ablate(values: list[str] | None) -> tuple[str, ...] | None:
+    """--ablate a,b --ablate c -> ("a", "b", "c"); checked against the method by TrainConfig."""
+    if not values:
+        return None
+    return tuple(p.strip() for v in values for p in v.split(",") if p.strip())
 
 
 def _fail(msg: str) -> int:
@@ -250,6 +335,8 @@ def main(argv: list[str]) -> int:
             return _fail(str(e))
         if not Path(neg_path).exists():
             return _fail(f"--negatives {spec}: no such file or directory")
+    if args.segments is not None and not Path(args.segments).is_file():
+        return _fail(f"--segments {args.segments}: no such file")
     if args.resume is not None and not Path(args.resume).is_file():
         return _fail(f"--resume {args.resume}: no such checkpoint")
     try:
@@ -294,9 +381,14 @@ def main(argv: list[str]) -> int:
                                           flr_start=args.flr_start, flr_window=args.flr_window,
                                           negatives=tuple(args.negatives) if args.negatives else None,
                                           negative_ratio=args.negative_ratio, augment=args.augment,
-                                          point_at=args.point_at).items()
+                                          point_at=args.point_at, segment_frames=args.segment_frames,
+                                          segments_per_instance=args.segments_per_instance,
+                                          segments_file=args.segments, ptlr_rounds=args.ptlr_rounds,
+                                          segment_weights=args.segment_weights,
+                                          teacher_epochs=args.teacher_epochs,
+                                          ablate=_ablate(args.ablate)).items()
                     if v is not None}  # fmt: skip
-            method = args.method or ("lacp" if args.supervision == "point" else "flr")
+            method = args.method or {"point": "lacp", "segment": "segment"}.get(args.supervision, "flr")
             tcfg = train_config(args.paper, supervision=args.supervision, method=method, seed=args.seed,
                                 fps=args.fps or dataset_fps(train_ds), threads=args.threads, **over)  # fmt: skip
             shape = {k: v for k, v in dict(widths=args.widths, dilations=args.dilations).items() if v}
@@ -306,7 +398,7 @@ def main(argv: list[str]) -> int:
                     raise ValueError(f"--widths has {len(shape['widths'])} blocks: give --dilations too")
             mcfg = model_config(args.arch, args.paper, **shape)
             persons = args.persons
-        check_supervision(train_ds, tcfg.supervision)
+        check_supervision(train_ds, tcfg.supervision, segments_file=bool(tcfg.segments_file))
         if tcfg.supervision == "video" and tcfg.method == "flr" and tcfg.flr_start >= tcfg.epochs:
             print(f"warning: FLR pseudo labels start at epoch {tcfg.flr_start + 1} but the run has "
                   f"{tcfg.epochs} epochs, so this is MIL with two heads; lower --flr-start", file=sys.stderr)
@@ -319,6 +411,19 @@ def main(argv: list[str]) -> int:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     print(f"training on {train_ds.name}: {len(train_ds)} sequences"
           + (f", held out {eval_ds.name}: {len(eval_ds)}" if eval_ds else ", no held-out split"))  # fmt: skip
+    if tcfg.supervision == "segment":
+        from skelact.models.segment import segment_frames
+
+        print(f"segments: {tcfg.segments_file or 'sampled from the intervals'}, "
+              f"{segment_frames(tcfg.fps, tcfg.segment_frames)} frames each, {tcfg.segments_per_instance} per instance"
+              + (f"; ablated: {', '.join(tcfg.ablate)}" if tcfg.ablate else ""))  # fmt: skip
+    if tcfg.method == "multires" and tcfg.supervision == "video":
+        from skelact.models.multires import teacher_epochs, teacher_stages
+
+        print(f"multires teachers: {teacher_stages(tcfg)} stages (ILG + {tcfg.ptlr_rounds} PTLR rounds) of "
+              f"{teacher_epochs(tcfg)} epochs before the student's {tcfg.epochs}"
+              + (f"; ablated: {', '.join(tcfg.ablate)}" if tcfg.ablate else "")
+              + (" (resumed: the stored pseudo labels are reused)" if args.resume else ""))  # fmt: skip
     print(f"supervision {tcfg.supervision}" + (f" ({tcfg.method})" if tcfg.supervision != "full" else "")
           + f", arch {mcfg.arch}, {tcfg.epochs} epochs, batch {tcfg.batch_size}, lr {tcfg.lr:g}, "
           f"{tcfg.fps:g} fps, seed {tcfg.seed}, device {device}")  # fmt: skip

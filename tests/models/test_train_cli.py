@@ -121,3 +121,61 @@ def test_progress_bar_on_stderr_only_when_asked(synthetic_dir, tmp_path, capsys)
     with pytest.raises(SystemExit) as e:
         cli.main([*base, "--out", str(tmp_path / "c"), "--progress", "sometimes"])
     assert e.value.code == 2
+
+
+def test_help_documents_segment_and_multires(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for text in ("segment", "multires", "--segment-frames", "--segments-per-instance", "--segments FILE",
+                 "--ptlr-rounds", "--teacher-epochs", "--ablate", "round(16/30"):  # fmt: skip
+        assert text in out, text
+
+
+def test_segment_run_and_its_segments_file(synthetic_dir, tmp_path, capsys):
+    base = ["--data", str(synthetic_dir), "--supervision", "segment", "--epochs", "1", "--crop-frames", "64",
+            "--threads", "1", "--eval-split", "none", "--segment-frames", "6"]  # fmt: skip
+    assert cli.main([*base, "--out", str(tmp_path / "a"), "--segments-per-instance", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "6 frames each, 2 per instance" in out and "psl" in out
+    seg = tmp_path / "a" / "segments.csv"
+    _model, info = load_checkpoint(tmp_path / "a" / "last.ckpt")
+    assert info["train_config"]["method"] == "segment" and info["train_config"]["segments_per_instance"] == 2
+    assert cli.main([*base, "--out", str(tmp_path / "b"), "--segments", str(seg), "--ablate", "sphere,propagation"]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch   1/1")][0]
+    assert "sphere 0.0000" in line and "prop 0.0000" in line
+    assert (tmp_path / "b" / "segments.csv").read_text() == seg.read_text()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--segments", "LABELS"], "no 'kind' column"),
+    (["--segments", "NOPE"], "no such file"),
+    (["--ablate", "multires"], "can switch off one of psl, sphere, propagation"),
+])  # fmt: skip
+def test_segment_errors_are_one_line(synthetic_dir, tmp_path, capsys, extra, message):
+    extra = [str(synthetic_dir / "labels.csv") if a == "LABELS" else str(tmp_path / "x.csv") if a == "NOPE" else a
+             for a in extra]  # fmt: skip
+    rc = cli.main(["--data", str(synthetic_dir), "--supervision", "segment", "--out", str(tmp_path / "o"),
+                   "--epochs", "1", "--threads", "1", *extra])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_multires_resume_without_stored_labels_fails_clearly(synthetic_dir, tmp_path, capsys):
+    """A checkpoint of another method cannot stand in for the multires teachers' labels."""
+    from skelact.models.checkpoint import read_checkpoint
+
+    assert cli.main(["--data", str(synthetic_dir), "--supervision", "video", "--method", "multires", "--epochs", "1",
+                     "--teacher-epochs", "1", "--ptlr-rounds", "0", "--crop-frames", "64", "--threads", "1",
+                     "--eval-split", "none", "--out", str(tmp_path / "m")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "multires teachers: 1 stages (ILG + 0 PTLR rounds)" in out
+    import torch
+
+    ck = read_checkpoint(tmp_path / "m" / "last.ckpt")
+    del ck["extra"]["resume"]["pseudo_labels"]
+    torch.save(ck, tmp_path / "m" / "broken.ckpt")
+    rc = cli.main(["--data", str(synthetic_dir), "--resume", str(tmp_path / "m" / "broken.ckpt"), "--epochs", "2",
+                   "--out", str(tmp_path / "m")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "holds no multires pseudo labels" in err and "Traceback" not in err

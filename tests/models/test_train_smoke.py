@@ -120,3 +120,74 @@ def test_point_loss_on_a_batch_of_negatives_only():
     model = build_model(replace(TINY, num_classes=k, heads=1))
     loss, parts = _batch_loss(model, batch, TrainConfig(supervision="point", method="lacp"), epoch=3, bank=None)
     assert torch.isfinite(loss) and parts["point"] == 0.0
+
+
+def test_segment_supervision_trains_and_exports_a_step_graph(precog_subset, tmp_path):
+    """Segment labels drawn inside the intervals: the losses fall, segments.csv records the
+    labels, and the causal result (two heads) exports to a step graph."""
+    from skelact.export.onnx_export import export_checkpoint
+    from skelact.models.segment import read_segments_csv
+
+    cfg = TrainConfig(supervision="segment", method="segment", epochs=3, batch_size=4, lr=3e-3, crop_frames=160,
+                      fps=15.0, threads=1)  # fmt: skip
+    res = train(precog_subset, cfg, TINY, out_dir=tmp_path)
+    assert res.model_cfg.heads == 2
+    loss = [row["loss"] for row in res.history]
+    assert loss[-1] < loss[0], loss
+    assert all(row["psl"] > 0 and row["sphere"] > 0 and row["prop"] > 0 for row in res.history)
+    segs = read_segments_csv(tmp_path / "segments.csv")
+    assert set(segs) == {s.id for s in precog_subset}
+    for seq in precog_subset:  # inside an instance of the same class
+        for c, s, e in segs[seq.id]:
+            assert any(iv.class_id == c and iv.start <= s <= e <= iv.end for iv in seq.labels.intervals)
+    export_checkpoint(tmp_path / "last.ckpt", tmp_path / "m.onnx", mode="step")
+    assert (tmp_path / "m.onnx").is_file()
+    # the same run from the written file, with the propagation loss switched off
+    cfg2 = TrainConfig(supervision="segment", method="segment", epochs=1, batch_size=4, crop_frames=160, fps=15.0,
+                       threads=1, segments_file=str(tmp_path / "segments.csv"), ablate=("propagation",))  # fmt: skip
+    res2 = train(precog_subset, cfg2, TINY, out_dir=tmp_path / "b")
+    assert res2.history[0]["prop"] == 0.0
+    assert read_segments_csv(tmp_path / "b" / "segments.csv") == segs
+
+
+def test_segment_targets_deterministic_and_inside_instances(precog_subset):
+    from skelact.models.data import class_list, prepare_clips
+    from skelact.stream.normalize import NormConfig
+
+    ids = [c["id"] for c in class_list(precog_subset)]
+    kw = dict(segment_len=8, segments_per_instance=1)
+    a = prepare_clips(precog_subset, NormConfig(), 15.0, ids, seed=3, **kw)
+    b = prepare_clips(precog_subset, NormConfig(), 15.0, ids, seed=3, **kw)
+    c = prepare_clips(precog_subset, NormConfig(), 15.0, ids, seed=4, **kw)
+    assert all((x.segments == y.segments).all() for x, y in zip(a, b))
+    assert any((x.segments != z.segments).any() for x, z in zip(a, c))
+    full = prepare_clips(precog_subset, NormConfig(), 15.0, ids, frame_labels=True)
+    for x, f in zip(a, full):
+        lab = x.segments >= 0
+        assert (x.segments[lab] == f.frame_target[lab]).all()  # every labelled frame is in its instance
+        assert x.frame_target is None
+        n_inst = sum(1 for iv in precog_subset[x.id].labels.intervals if iv.class_id in ids)
+        assert len(x.segment_list) == n_inst
+
+
+def test_multires_trains_a_causal_student_and_resumes(precog_subset, tmp_path, monkeypatch):
+    """Teachers make pseudo labels (ILG + one PTLR round), the causal student trains on them
+    and exports to step; a resumed run reuses the stored labels instead of the teachers."""
+    from skelact.export.onnx_export import export_checkpoint
+    from skelact.models import multires
+
+    cfg = TrainConfig(supervision="video", method="multires", epochs=2, batch_size=4, lr=3e-3, crop_frames=160,
+                      fps=15.0, threads=1, teacher_epochs=2, ptlr_rounds=1)  # fmt: skip
+    res = train(precog_subset, cfg, TINY, out_dir=tmp_path)
+    assert res.model_cfg.heads == 1 and res.model.lookahead == 0
+    assert all("pseudo_ce" in row for row in res.history)
+    export_checkpoint(tmp_path / "last.ckpt", tmp_path / "m.onnx", mode="step")
+    assert (tmp_path / "m.onnx").is_file()
+
+    def no_teachers(*a, **k):
+        raise AssertionError("a resumed multires run must not retrain its teachers")
+
+    monkeypatch.setattr(multires, "multires_pseudo_labels", no_teachers)
+    more = TrainConfig.from_dict({**cfg.to_dict(), "epochs": 3})
+    res2 = train(precog_subset, more, TINY, out_dir=tmp_path, resume=tmp_path / "last.ckpt")
+    assert [row["epoch"] for row in res2.history] == [0, 1, 2]

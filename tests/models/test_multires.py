@@ -1,0 +1,180 @@
+"""Multi-resolution pseudo labels (models/multires.py): consistency losses and labels on
+hand-built CASs, the RTS combination, the PTLR exchange, gradients."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from skelact.models.config import model_config
+from skelact.models.multires import (
+    IGNORE_INDEX,
+    MultiresConfig,
+    RTSNet,
+    cross_stream_loss,
+    ilg_labels,
+    multires_consistency_loss,
+    pseudo_frame_ce,
+    ptlr,
+    refine_labels,
+    rts_loss,
+    scale_transform,
+    stage_threshold,
+    upsample_cas,
+)
+from skelact.models.network import build_model
+
+I = IGNORE_INDEX  # noqa: E741
+
+
+def test_scale_transform_is_linear_in_time():
+    x = torch.tensor([[0.0, 1.0, 2.0, 3.0]])[..., None]  # (1, 4, 1)
+    assert scale_transform(x, 1.75)[0, :, 0].tolist() == pytest.approx([0, 0.5, 1, 1.5, 2, 2.5, 3])
+    assert scale_transform(x, 0.5)[0, :, 0].tolist() == pytest.approx([0, 3])
+    assert scale_transform(x, length=4)[0, :, 0].tolist() == pytest.approx([0, 1, 2, 3])
+
+
+def test_multires_consistency_on_a_hand_built_cas():
+    cas = torch.tensor([[[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]])  # (1, 4, 2)
+    agree = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])  # the same CAS at half the resolution
+    assert multires_consistency_loss(cas, agree).item() == pytest.approx(0.0)
+    disagree = torch.tensor([[[0.0, 1.0], [0.0, 1.0]]])  # frame 0 disagrees: L1 = 2, mean over 2 frames
+    assert multires_consistency_loss(cas, disagree).item() == pytest.approx(1.0)
+    mask = torch.tensor([[False, True]])
+    assert multires_consistency_loss(cas, disagree, mask).item() == pytest.approx(0.0)
+    # x1.5: frames at 0, 0.6, 1.2, 1.8, 2.4, 3 of the original, linearly interpolated
+    up = torch.tensor([[[1.0, 0.0], [1.0, 0.0], [0.8, 0.2], [0.2, 0.8], [0.0, 1.0], [0.0, 1.0]]])
+    assert multires_consistency_loss(cas, up).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_cross_stream_loss_by_hand():
+    a = torch.tensor([[[0.5, 0.5], [1.0, 0.0]]])
+    b = torch.tensor([[[0.5, 0.5], [0.0, 1.0]]])
+    assert cross_stream_loss(a, b).item() == pytest.approx(1.0)  # (0 + 2) / 2
+
+
+def test_ilg_labels_fuse_streams_and_threshold():
+    joint = torch.tensor([[0.8, 0.0, 0.2], [0.02, 0.03, 0.95], [0.5, 0.2, 0.3], [0.0, 0.9, 0.1],
+                          [0.9, 0.0, 0.1], [0.6, 0.0, 0.4]])  # fmt: skip
+    motion = torch.tensor([[0.8, 0.0, 0.2], [0.02, 0.03, 0.95], [0.5, 0.2, 0.3], [0.0, 0.9, 0.1],
+                           [0.5, 0.0, 0.5], [0.8, 0.0, 0.2]])  # fmt: skip
+    video = torch.tensor([1.0, 0.0, 1.0])  # class 1 is not in the video
+    got = ilg_labels(joint, motion, video).tolist()
+    # 0.8 -> class 0; actions sum 0.05 -> background; 0.5 -> none; class 1 absent and actions
+    # sum 0.9 -> none; (0.9 + 1.5 * 0.5) / 2.5 = 0.66 -> none; (0.6 + 1.5 * 0.8) / 2.5 = 0.72 -> class 0
+    assert got == [0, 2, I, I, I, 0]
+
+
+def test_refine_labels_and_the_papers_worked_example():
+    """Section III-D: OTS CAS [0.7, 0.6, 0.6, 0.5, 0.7, 0.5, 0.8, 0.7]; RTS at half resolution
+    [0.7, 0.6, 0.7, 0.8] upsampled by copying; theta 0.7."""
+    video = torch.tensor([1.0, 1.0])
+    ots = torch.tensor([0.7, 0.6, 0.6, 0.5, 0.7, 0.5, 0.8, 0.7])
+    rts = upsample_cas([torch.tensor([0.7, 0.6, 0.7, 0.8])[None, :, None]], [2], 8)[0, :, 0]
+    assert rts.tolist() == pytest.approx([0.7, 0.7, 0.6, 0.6, 0.7, 0.7, 0.8, 0.8])
+
+    def lab(c):
+        return refine_labels(torch.stack([c, 1 - c], -1), video, 0.7).tolist()
+
+    assert lab(ots) == [0, I, I, I, 0, I, 0, 0]
+    assert lab(rts) == [0, 0, I, I, 0, 0, 0, 0]  # RTS adds frames back
+    bg = refine_labels(torch.tensor([[0.1, 0.9], [0.35, 0.65]]), video, 0.7).tolist()
+    assert bg == [1, I]
+
+
+def test_upsample_cas_averages_branches():
+    b1 = torch.tensor([[[1.0], [0.0]]])  # factor 2
+    b2 = torch.tensor([[[0.5]]])  # factor 4
+    assert upsample_cas([b1, b2], [2, 4], 3)[0, :, 0].tolist() == pytest.approx([0.75, 0.75, 0.25])
+
+
+def test_pseudo_frame_ce_averages_over_selected_frames():
+    logits = torch.zeros(1, 3, 2)
+    assert pseudo_frame_ce(logits, torch.tensor([[0, I, 1]])).item() == pytest.approx(math.log(2))
+    logits[0, 0, 0] = math.log(3.0)  # p = 3/4 on frame 0
+    got = pseudo_frame_ce(logits, torch.tensor([[0, I, 1]]))
+    assert got.item() == pytest.approx((math.log(4 / 3) + math.log(2)) / 2)
+    assert pseudo_frame_ce(logits, torch.full((1, 3), I)).item() == 0.0
+
+
+def test_rts_loss_takes_labels_at_t_times_the_factor():
+    labels = torch.tensor([[0, 1, I, 1]])
+    lg = torch.zeros(1, 2, 2)
+    lg[0, 0, 0] = math.log(3.0)  # low-res frame 0 <- frame 0 (class 0): -log(3/4)
+    # low-res frame 1 <- frame 2: not selected
+    assert rts_loss([lg], [2], labels).item() == pytest.approx(math.log(4 / 3))
+    lg4 = torch.zeros(1, 1, 2)  # factor 4: frame 0 only
+    both = rts_loss([lg, lg4], [2, 4], labels).item()
+    assert both == pytest.approx((math.log(4 / 3) + math.log(2)) / 2)
+
+
+def test_stage_thresholds_follow_the_paper():
+    cfg = MultiresConfig()
+    assert [stage_threshold(cfg, s) for s in range(6)] == pytest.approx([0.7, 0.65, 0.6, 0.55, 0.5, 0.5])
+
+
+@pytest.mark.parametrize("multires", [True, False])
+def test_ptlr_swaps_labels_between_the_two_scales(multires):
+    """Each network trains on the labels the *other* scale produced in the step before."""
+    trained_on, made_by = [], {}
+
+    def train(scale, labels):
+        trained_on.append((scale, labels))
+        return scale
+
+    def relabel(net, scale, theta):
+        out = f"{net}{len(made_by)}@{theta}"
+        made_by[out] = net
+        return out
+
+    final, order = ptlr("ilg", train, relabel, 2, lambda st: [0.7, 0.65][st], multires)
+    other = "rts" if multires else "ots"
+    assert order == [("ots", 0), (other, 0), ("ots", 1), (other, 1)]
+    assert trained_on[0] == ("ots", "ilg")
+    for (scale, labels), (prev_scale, _) in zip(trained_on[1:], trained_on):
+        assert made_by[labels] == prev_scale  # trained on the previous network's labels
+        assert scale != prev_scale or not multires
+    assert final == f"{other}3@0.65" and made_by[final] == other
+    assert ptlr("ilg", train, relabel, 0, lambda st: 0.7) == ("ilg", [])
+
+
+def test_rts_net_shapes_and_gradients():
+    torch.manual_seed(0)
+    cfg = model_config("causal", num_classes=3, widths=(8, 16), dilations=(1, 2))
+    net = RTSNet(build_model(cfg).backbone, cfg.feature_dim, cfg.num_outputs, branches=3)
+    x = torch.randn(2, 21, 1, 20, 6)
+    outs = net(x)
+    assert [o.shape[1] for o in outs] == [11, 6, 3] and net.factors == (2, 4, 8)
+    assert net.probs(x).shape == (2, 21, 4)
+    assert torch.allclose(net.probs(x).sum(-1), torch.ones(2, 21))
+    labels = torch.full((2, 21), I)
+    labels[0, :8] = 1
+    labels[1, 10:] = 3
+    loss = rts_loss(outs, net.factors, labels)
+    loss.backward()
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_ilg_stream_networks_take_three_channels_and_the_losses_have_gradients():
+    from skelact.models.multires import _scaled_input, _streams
+
+    torch.manual_seed(0)
+    cfg = replace(model_config("causal", num_classes=2, widths=(8, 8), dilations=(1, 2)), channels=3)
+    nets = [build_model(cfg), build_model(cfg)]
+    x = torch.randn(2, 16, 1, 20, 6)
+    mask = torch.ones(2, 16, dtype=torch.bool)
+    mask[1, 12:] = False
+    probs = [torch.softmax(n(s)[0], -1) for n, s in zip(nets, _streams(x))]
+    xh, mh = _scaled_input(x, mask, 0.5)
+    assert xh.shape[1] == 8 and mh[1].sum() == 6  # frames 0..5 of 8 sit at <= 10.7 of 0..15: inside the real 12
+    loss = cross_stream_loss(*probs, mask)
+    for n, p, s in zip(nets, probs, _streams(xh)):
+        loss = loss + multires_consistency_loss(p, torch.softmax(n(s)[0], -1), mh)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for n in nets for p in n.parameters() if p.grad is not None)
+    assert np.isfinite(loss.item()) and loss.item() > 0
