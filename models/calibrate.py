@@ -23,6 +23,9 @@ No test data is used: the held-out split of the dataset stays for evaluation.
 
 from __future__ import annotations
 
+import logging
+import time
+
 import numpy as np
 import torch
 
@@ -30,6 +33,8 @@ from ..stream.events import EventConfig, EventTracker
 from ..stream.smoothing import SmoothingConfig, smooth
 
 __all__ = ["ON_GRID", "MIN_FRAMES_GRID", "calibrate_decision", "clip_scores"]
+
+log = logging.getLogger(__name__)
 
 ON_GRID: tuple[float, ...] = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 MIN_FRAMES_GRID: tuple[int, ...] = (4, 6, 8, 12)
@@ -122,7 +127,10 @@ def calibrate_decision(pos_scores: list[np.ndarray], pos_targets: list[np.ndarra
     n_inst = np.bincount([c for ii in inst for c, _, _ in ii], minlength=k)
     table = []  # (on, min_frames, found (K,), negative starts (K,), extra starts (K,))
     base = EventConfig()
-    for on in on_grid:
+    t0 = time.time()
+    for n, on in enumerate(on_grid):
+        if n:
+            log.info("calibration: threshold %d of %d, %.0f s", n + 1, len(on_grid), time.time() - t0)
         for mf in min_frames_grid:
             cfg = EventConfig(on=on, off=min(base.off, on - 0.05), min_frames=mf)
             hit, extra = np.zeros(k), np.zeros(k)

@@ -60,13 +60,16 @@ def _runs(keep: np.ndarray, min_len: int) -> list[tuple[int, int]]:
 
 def negative_clips(spec: str, norm: NormConfig, fps: float, num_outputs: int, max_frames: int, seed: int = 0,
                    min_run_s: float = 2.0, max_piece_s: float = 8.0,
-                   holdout_frames: int = 0) -> tuple[list, dict, list]:  # fmt: skip
+                   holdout_frames: int = 0, holdout_share: float = 0.2) -> tuple[list, dict, list]:  # fmt: skip
     """Background-only clips from the dataset in ``spec`` (its train split when it has one).
 
     ``num_outputs`` = K + 1 (background last). Returns the clips (at most ``max_frames``
     model frames in all), a description of the source for the checkpoint (name,
     licence, frames used, overlap ids), and up to ``holdout_frames`` frames of pieces
-    that were *not* chosen (held out: for calibration).
+    that were *not* chosen (held out: for calibration). The held-out pieces are drawn
+    first, up to ``holdout_share`` of the available frames, so a small dataset whose every
+    frame the budget could take still leaves some for calibration; pieces the budget
+    leaves over top them up to ``holdout_frames``.
     """
     from ..stream.formats import load_dataset
     from .data import Clip  # torch: only when training
@@ -102,9 +105,10 @@ def negative_clips(spec: str, norm: NormConfig, fps: float, num_outputs: int, ma
     order = np.random.default_rng([seed, 11]).permutation(len(pieces))
     chosen, total = [], 0
     rest, rest_total = [], 0
+    reserve = min(holdout_frames, int(holdout_share * sum(c.num_frames for c in pieces)))
     for i in order:
         c = pieces[int(i)]
-        if total >= max_frames:  # not trained on: held out for calibrating the thresholds
+        if rest_total < reserve or total >= max_frames:  # not trained on: held out for calibrating the thresholds
             if rest_total < holdout_frames:
                 rest.append(c)
                 rest_total += c.num_frames

@@ -22,7 +22,8 @@ def test_overlapping_instances_are_cut_and_runs_are_deterministic():
     spec = f"{precog_path()}:1,2,3,4,5,6,7,8"  # every PRECOG class overlaps: only the pauses remain
     a, info, rest = negative_clips(spec, NormConfig(persons=1), 30.0, 9, max_frames=400, seed=1,
                                    min_run_s=0.5, holdout_frames=300)  # fmt: skip
-    b, _, _ = negative_clips(spec, NormConfig(persons=1), 30.0, 9, max_frames=400, seed=1, min_run_s=0.5)
+    b, _, _ = negative_clips(spec, NormConfig(persons=1), 30.0, 9, max_frames=400, seed=1, min_run_s=0.5,
+                             holdout_frames=300)  # fmt: skip
     assert [c.id for c in a] == [c.id for c in b]
     assert sum(c.num_frames for c in a) == 400 and info["frames"] == sum(c.num_frames for c in a)
     assert info["licence"].startswith("MIT") and info["overlap_class_ids"] == [1, 2, 3, 4, 5, 6, 7, 8]
@@ -36,6 +37,18 @@ def test_overlapping_instances_are_cut_and_runs_are_deterministic():
         rows = np.arange(int(start), int(start) + c.num_frames)  # 30 fps grid = source rows here
         near = np.convolve((labels[np.clip(rows, 0, len(labels) - 1)] > 0).astype(int), np.ones(31), "same")
         assert not near.any(), c.id
+
+
+def test_a_dataset_the_budget_would_take_whole_still_leaves_frames_for_calibration():
+    spec = f"{precog_path()}:1,2,3,4,5,6,7,8"
+    _, _, everything = negative_clips(spec, NormConfig(persons=1), 30.0, 9, max_frames=0, min_run_s=0.5,
+                                      holdout_frames=10**9)  # fmt: skip
+    available = sum(c.num_frames for c in everything)
+    a, _, rest = negative_clips(spec, NormConfig(persons=1), 30.0, 9, max_frames=10**9, min_run_s=0.5,
+                                holdout_frames=10**9, holdout_share=0.25)  # fmt: skip
+    held = sum(c.num_frames for c in rest)
+    assert 0.25 * available <= held < 0.25 * available + 8 * 30  # whole pieces (<= 8 s) up to the share
+    assert held + sum(c.num_frames for c in a) == available and not {c.id for c in a} & {c.id for c in rest}
 
 
 def test_negatives_need_a_dataset():
