@@ -3,8 +3,9 @@
 It takes decoded pose frames in arrival order and returns the messages to publish:
 per (stream, track) it keeps a causal resampler, the previous canonical frame (for
 velocity), a slot in the model's state bank (``stream/state.py``: cached step state,
-or the window of recent frames), a smoother and an event state machine. Frames from
-many tracks are gathered and run through the model in one batch (``feed_many``);
+or the window of recent frames), and a row in the smoothing and event banks
+(``SmootherBank``, ``EventBank``: one numpy pass per batch for all its tracks). Frames
+from many tracks are gathered and run through the model in one batch (``feed_many``);
 tracks never see each other's data, so the events of one stream do not depend on what
 else is batched.
 
@@ -35,11 +36,11 @@ import numpy as np
 
 from . import protocol as P
 from .engine import Engine
-from .events import Decision, EventConfig, EventTracker
+from .events import Decision, EventBank, EventConfig
 from .normalize import canonicalize, normalize_pairs
 from .protocol import EndOfStream, PoseFrame, ProtocolError, StreamOrder
-from .resample import ModelFrame, Resampler
-from .smoothing import Smoother, SmoothingConfig
+from .resample import Resampler, lerp_many
+from .smoothing import SmootherBank, SmoothingConfig
 from .state import make_bank, release_free_memory
 
 __all__ = ["DetectorConfig", "DetectorCore", "Input", "Outgoing", "JOINT_TRACK"]
@@ -132,8 +133,7 @@ class Input(NamedTuple):
 class _Track:
     track: int
     resampler: Resampler
-    smoother: Smoother
-    events: EventTracker
+    row: int = -1  # this track's row in the detector's smoothing and event banks
     slot: int = -1  # this track's slot in the detector's state bank
     frames: int = 0  # model frames fed so far
     tags: deque = field(default_factory=deque)  # (seq, src_t) of frames awaiting the bank's delay
@@ -154,8 +154,7 @@ class _Stream:
     n: int = 0
 
 
-@dataclass
-class _Pending:
+class _Pending(NamedTuple):
     """A decoded frame of one track waiting to be resampled and run."""
 
     stream: _Stream
@@ -166,16 +165,15 @@ class _Pending:
     fill: bool
 
 
-@dataclass
-class _Work:
-    """One model frame of one track."""
+class _Work(NamedTuple):
+    """One model frame of one track (its normalised input is a row of an array beside)."""
 
     stream: _Stream
     track: _Track
-    frame: ModelFrame
+    seq: int  # the model frame's seq and t labels (of the input frame nearest in time)
+    src_t: float
     arrival: float
     trigger_t: float  # source time of the input frame that produced it
-    x: np.ndarray | None = None  # normalised model input
 
 
 class DetectorCore:
@@ -197,18 +195,28 @@ class DetectorCore:
         self.bank.max_slots = max(1, int(self.cfg.max_state_mb * (1 << 20)) // max(1, self.bank.bytes_per_track))
         self._slots: dict[int, _Track] = {}
         self.max_fill = max(1, math.ceil(self.cfg.max_gap_s * self.meta.fps))
+        # smoothing and event state of every track, one row each, stepped a batch at a time
+        self.smoothers = SmootherBank(self.cfg.smoothing, self.meta.num_classes)
+        self.event_bank = EventBank(self.events_cfg, self.meta.num_classes)
+        self._free_rows: list[int] = []  # a stack; rows grow by doubling and are reused
+        self._rows = 0
 
     # ----------------------------------------------------------------- state
     def _new_track(self, track: int) -> _Track:
         m = self.meta
-        tr = _Track(
-            track=track,
-            resampler=Resampler(m.fps, interp_gap_s=self.cfg.interp_gap_s, max_fill=self.max_fill),
-            smoother=Smoother(self.cfg.smoothing, m.num_classes),
-            events=EventTracker(self.events_cfg, m.num_classes),
-        )
+        tr = _Track(track=track, resampler=Resampler(m.fps, interp_gap_s=self.cfg.interp_gap_s,
+                                                     max_fill=self.max_fill))  # fmt: skip
         tr.slot = self.bank.allocate()
         self._slots[tr.slot] = tr
+        if not self._free_rows:
+            grown = max(16, 2 * self._rows)
+            self.smoothers.ensure(grown)
+            self.event_bank.ensure(grown)
+            self._free_rows = list(range(grown - 1, self._rows - 1, -1))
+            self._rows = grown
+        tr.row = self._free_rows.pop()
+        self.smoothers.reset([tr.row])
+        self.event_bank.reset(tr.row)
         return tr
 
     def _release(self, tr: _Track) -> None:
@@ -216,6 +224,9 @@ class DetectorCore:
             self.bank.release(tr.slot)
             del self._slots[tr.slot]
             tr.slot = -1
+        if tr.row >= 0:
+            self._free_rows.append(tr.row)
+            tr.row = -1
 
     def has_stream(self, stream: str) -> bool:
         return stream in self.streams
@@ -267,9 +278,31 @@ class DetectorCore:
         given; a reset or eos first flushes what came before it."""
         out: list[Outgoing] = []
         pend: list[_Pending] = []
+        joint = self.meta.persons > 1
+        max_gap, max_seq_gap = self.cfg.max_gap_s, self.cfg.max_seq_gap
         for item in items:
-            msg, now, arrival, after_drop = Input(*item)
+            msg, now, arrival, after_drop = item if type(item) is Input else Input(*item)
             arr = time.monotonic() if arrival is None else arrival
+            st = self.streams.get(msg.stream)
+            if (st is not None and type(msg) is PoseFrame and not joint and msg.seq > st.last_seq
+                    and msg.t >= st.last_t and st.layout == msg.layout and msg.seq - st.last_seq <= max_seq_gap
+                    and msg.t - st.last_t <= max_gap and all(tid in st.tracks for tid in msg.tracks)):  # fmt: skip
+                # The common frame (known stream and tracks, in order, no gap): none of the
+                # checks below can fail and no cap can be passed, as no track is new.
+                t = msg.t
+                st.last_seq, st.last_t, st.last_seen = msg.seq, t, now
+                for tid, p in zip(msg.tracks, range(msg.num_persons)):
+                    tr = st.tracks[tid]
+                    if t - tr.last_t > max_gap:
+                        break  # a returning person: the general path below restarts it
+                    tr.last_seq, tr.last_t, tr.last_seen = msg.seq, t, now
+                    pend.append(_Pending(st, tr, msg, p, arr, not after_drop))
+                else:
+                    continue
+                # the persons before the returning one are queued; it and the rest take the
+                # general path (which flushes the queue first)
+                out += self._persons(st, msg, now, arr, after_drop, pend, skip=p)
+                continue
             if isinstance(msg, EndOfStream):
                 if msg.stream not in self.streams:
                     out.append(self._reject(ProtocolError(
@@ -279,7 +312,6 @@ class DetectorCore:
                 pend = []
                 out += self.close_stream(msg.stream, "eos", keep=False, arrival=arr)
                 continue
-            st = self.streams.get(msg.stream)
             try:
                 if st is not None:
                     StreamOrder.check_next((st.last_seq, st.last_t), msg)
@@ -301,21 +333,30 @@ class DetectorCore:
             if st is None:
                 st = self.streams[msg.stream] = _Stream(msg.stream, msg.layout)
             st.last_seq, st.last_t, st.last_seen = msg.seq, msg.t, now
-            persons = [(JOINT_TRACK, -1)] if self.meta.persons > 1 else list(zip(msg.tracks, range(msg.num_persons)))
-            for tid, p in persons:
-                tr = st.tracks.get(tid)
-                if tr is not None and msg.t - tr.last_t > self.cfg.max_gap_s:
-                    # the person was away longer than the model can bridge: start afresh
-                    out += self._flush(pend)
-                    pend = []
-                    out += self._close_track(st, tr, "reset", arr)
-                    self._release(tr)
-                    tr = None
-                if tr is None:
-                    tr = st.tracks[tid] = self._new_track(tid)
-                tr.last_seq, tr.last_t, tr.last_seen = msg.seq, msg.t, now
-                pend.append(_Pending(st, tr, msg, p, arr, fill=not after_drop))
+            out += self._persons(st, msg, now, arr, after_drop, pend)
         out += self._flush(pend)
+        return out
+
+    def _persons(self, st: _Stream, msg: PoseFrame, now: float, arr: float, after_drop: bool,
+                 pend: list[_Pending], skip: int = 0) -> list[Outgoing]:  # fmt: skip
+        """Queue the tracks of an accepted frame (from person ``skip`` on) onto ``pend``
+        (in place); a track absent longer than the model can bridge restarts (end reason
+        ``reset``) after what is pending has been flushed. Returns what flushing produced."""
+        out: list[Outgoing] = []
+        persons = [(JOINT_TRACK, -1)] if self.meta.persons > 1 else list(zip(msg.tracks, range(msg.num_persons)))
+        for tid, p in persons[skip:]:
+            tr = st.tracks.get(tid)
+            if tr is not None and msg.t - tr.last_t > self.cfg.max_gap_s:
+                # the person was away longer than the model can bridge: start afresh
+                out += self._flush(pend)
+                pend.clear()
+                out += self._close_track(st, tr, "reset", arr)
+                self._release(tr)
+                tr = None
+            if tr is None:
+                tr = st.tracks[tid] = self._new_track(tid)
+            tr.last_seq, tr.last_t, tr.last_seen = msg.seq, msg.t, now
+            pend.append(_Pending(st, tr, msg, p, arr, not after_drop))
         return out
 
     def _canonical(self, pend: list[_Pending]) -> list[np.ndarray]:
@@ -343,58 +384,100 @@ class DetectorCore:
         if not pend:
             return []
         work: list[_Work] = []
-        datas, befores = [], []
+        lo, hi, ws = [], [], []
         for pe, c in zip(pend, self._canonical(pend)):
-            tr = pe.track
-            for mf in tr.resampler.push(pe.msg.t, pe.msg.seq, c, fill=pe.fill):
-                befores.append(mf.data if tr.prev_canon is None else tr.prev_canon)
-                tr.prev_canon = mf.data
-                datas.append(mf.data)
-                work.append(_Work(pe.stream, tr, mf, pe.arrival, pe.msg.t))
+            tr, msg = pe.track, pe.msg
+            for _k, _t, seq, src_t, a, b, w in tr.resampler.plan(msg.t, msg.seq, c, fill=pe.fill):
+                lo.append(a)
+                hi.append(b)
+                ws.append(w)
+                work.append(_Work(pe.stream, tr, seq, src_t, pe.arrival, msg.t))
         if not work:
             return []
+        datas = lerp_many(lo, hi, ws)  # the resampled frames, interpolated in one pass
+        befores = []
+        for w, data in zip(work, datas):
+            tr = w.track
+            befores.append(data if tr.prev_canon is None else tr.prev_canon)
+            tr.prev_canon = data
         xs = normalize_pairs(np.stack(datas), np.stack(befores), self.meta.norm)
-        for w, x in zip(work, xs):
-            w.x = x
-        return self._run(work)
+        return self._run(work, xs)
 
     # ----------------------------------------------------------------- model
-    def _run(self, work: list[_Work]) -> list[Outgoing]:
+    def _run(self, work: list[_Work], xs: np.ndarray) -> list[Outgoing]:
+        """``xs[i]``: the normalised model input of ``work[i]``."""
         out: list[Outgoing] = []
         # Frames of one track depend on each other (state); batch across tracks per round.
-        rounds: list[list[_Work]] = []
-        depth: dict[int, int] = {}
-        for w in work:
-            r = depth.get(id(w.track), 0)
-            depth[id(w.track)] = r + 1
-            if r == len(rounds):
-                rounds.append([])
-            rounds[r].append(w)
+        rounds: list[tuple[list[_Work], np.ndarray]]
+        if len({id(w.track) for w in work}) == len(work):
+            rounds = [(work, xs)]  # the usual case: one frame per track
+        else:
+            idx: list[list[int]] = []
+            depth: dict[int, int] = {}
+            for i, w in enumerate(work):
+                r = depth.get(id(w.track), 0)
+                depth[id(w.track)] = r + 1
+                if r == len(idx):
+                    idx.append([])
+                idx[r].append(i)
+            rounds = [([work[i] for i in ix], xs[ix]) for ix in idx]
         delay = self.bank.delay
-        for batch in rounds:
+        for batch, x in rounds:
             t0 = time.perf_counter()
-            probs = self.bank.step(np.stack([w.x for w in batch]), [w.track.slot for w in batch])
+            probs = self.bank.step(x, [w.track.slot for w in batch])
             self.infer_ms.append((time.perf_counter() - t0) * 1000.0 / len(batch))
-            for w, p in zip(batch, probs):
-                tr = w.track
-                tr.tags.append((w.frame.seq, w.frame.src_t))
-                tr.frames += 1
-                if tr.frames > delay:
-                    seq, t = tr.tags.popleft()
-                    out += self._decide(w.stream, tr, seq, t, p, w.trigger_t, w.arrival)
+            if delay:
+                # a bank with lookahead returns the scores of the frame ``delay`` steps back
+                keep, tags = [], []
+                for i, w in enumerate(batch):
+                    tr = w.track
+                    tr.tags.append((w.seq, w.src_t))
+                    tr.frames += 1
+                    if tr.frames > delay:
+                        keep.append(i)
+                        tags.append(tr.tags.popleft())
+                if not keep:
+                    continue
+                if len(keep) < len(batch):
+                    batch, probs = [batch[i] for i in keep], probs[keep]
+                seqs, ts = [tg[0] for tg in tags], [tg[1] for tg in tags]
+            else:
+                seqs, ts = [w.seq for w in batch], [w.src_t for w in batch]
+            out += self._decide(batch, seqs, ts, probs)
         return out
 
     # ----------------------------------------------------------------- decisions
-    def _decide(self, st: _Stream, tr: _Track, seq: int, t: float, probs: np.ndarray, trigger_t: float,
-                arrival: float) -> list[Outgoing]:  # fmt: skip
-        scores = tr.smoother.step(np.asarray(probs, dtype=np.float64)[self._actions])
-        out = []
+    def _decide(self, batch: list[_Work], seqs: list[int], ts: list[float], probs: np.ndarray) -> list[Outgoing]:
+        """Smoothing and the event state machine for one frame of each (distinct) track of
+        ``batch``, all at once; ``seqs``/``ts``: the labels each frame reports."""
+        rows = np.fromiter([w.track.row for w in batch], dtype=np.intp, count=len(batch))
+        scores = self.smoothers.step(rows, probs[:, self._actions].astype(np.float64))
+        out: list[Outgoing] = []
         if self.cfg.scores:
-            out.append(Outgoing("scores", st.stream, P.scores_body(st.stream, tr.track, int(seq), float(t), scores),
-                                arrival))  # fmt: skip
-        for d in tr.events.update(int(seq), float(t), scores):
-            out.append(self._event(st, tr, d, trigger_t=trigger_t, arrival=arrival))
-        return out
+            version = P.VERSION
+            for w, seq, t, row in zip(batch, seqs, ts, scores.tolist()):
+                # P.scores_body's fields, built inline (one per frame: the hot path)
+                out.append(Outgoing("scores", w.stream.stream, {"v": version, "type": "scores", "stream": w.stream.stream,
+                                    "track": w.track.track, "seq": seq, "t": t, "scores": row}, w.arrival))  # fmt: skip
+        decisions = self.event_bank.update(rows, np.array(seqs, dtype=np.int64), np.array(ts, dtype=np.float64),
+                                           scores)  # fmt: skip
+        if not decisions:
+            return out
+        if not self.cfg.scores:
+            for i, d in decisions:
+                w = batch[i]
+                out.append(self._event(w.stream, w.track, d, trigger_t=w.trigger_t, arrival=w.arrival))
+            return out
+        # each frame's scores message comes before its events
+        merged: list[Outgoing] = []
+        j = 0
+        for i, d in decisions:
+            merged += out[j:i + 1]
+            j = i + 1
+            w = batch[i]
+            merged.append(self._event(w.stream, w.track, d, trigger_t=w.trigger_t, arrival=w.arrival))
+        merged += out[j:]
+        return merged
 
     def _event(self, st: _Stream, tr: _Track, d: Decision, trigger_t: float, arrival: float,
                forced: bool = False) -> Outgoing:  # fmt: skip
@@ -421,7 +504,7 @@ class DetectorCore:
     # ----------------------------------------------------------------- closing
     def _close_track(self, st: _Stream, tr: _Track, reason: str, arrival: float) -> list[Outgoing]:
         return [self._event(st, tr, d, trigger_t=tr.last_t, arrival=arrival, forced=True)
-                for d in tr.events.close(reason)]  # fmt: skip
+                for d in self.event_bank.close(tr.row, reason)]  # fmt: skip
 
     def close_stream(self, stream: str, reason: str, keep: bool = False, arrival: float | None = None) -> list[Outgoing]:
         """End every open action of ``stream``; drop its state (``keep`` keeps the stream

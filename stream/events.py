@@ -1,8 +1,11 @@
 """The event state machine: smoothed class scores in, action start/end decisions out.
 
-One :class:`EventTracker` per (stream, track) watches K action classes at once (a
-vectorised pass finds the classes that need attention; only those are stepped). Per
-class:
+One :class:`EventTracker` per (stream, track) watches K action classes at once; the
+live detector keeps all its tracks in one :class:`EventBank` (a row per track) and
+steps a whole batch of tracks in one vectorised pass, in which only the (track, class)
+cells that are live, in a live run or active are gathered and stepped, and Python runs
+only for the cells that start or end an action. An ``EventTracker`` is a one-row bank:
+both run the same code. Per class:
 
 * a frame is **high** when its smoothed score is ``>= on``, **live** when ``> off`` and
   **low** otherwise (``<= off``). Since ``off < on``, every high frame is live.
@@ -35,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CLOSE_REASONS", "Decision", "EventConfig", "EventTracker"]
+__all__ = ["CLOSE_REASONS", "Decision", "EventBank", "EventConfig", "EventTracker"]
 
 CLOSE_REASONS = ("eos", "timeout", "shutdown", "reset")
 
@@ -141,6 +144,49 @@ class _ClassState:
         self.peak = 0.0  # max score of the open action
 
 
+def _step(st: _ClassState, c: int, v: float, seq: int, t: float, on: float, off: float, min_frames: int,
+          min_gap: int, ends: list[Decision], starts: list[Decision]) -> bool:  # fmt: skip
+    """One frame of one class (score ``v``, a Python float): the rules of the module
+    docstring. Appends what it decides; returns False when the class is quiet again
+    (no open action, not in a live run: its state may be dropped)."""
+    live = v > off
+    if st.active:  # ends: min_gap consecutive low frames
+        if live:
+            st.low = 0
+            if v > st.peak:
+                st.peak = v
+        else:
+            st.low += 1
+            if st.low >= min_gap:
+                ends.append(Decision(
+                    "end", c, st.live[0], st.live[1], v, seq, t, seq_start=st.start[0],
+                    t_start=st.start[1], peak_score=st.peak, reason="score",
+                ))  # fmt: skip
+                st.active = False
+                st.low = 0
+    if live:  # the live run: where the rise began, its peak, its last frame
+        if not st.in_run:
+            st.in_run = True
+            st.rise = (seq, t)
+            st.run_peak = v
+        elif v > st.run_peak:
+            st.run_peak = v
+        st.live = (seq, t)
+    else:
+        st.in_run = False
+    if v >= on:  # starts: min_frames consecutive high frames while inactive
+        st.high += 1
+        if not st.active and st.high >= min_frames:
+            st.active = True
+            st.low = 0
+            st.start = st.rise
+            st.peak = st.run_peak
+            starts.append(Decision("start", c, st.rise[0], st.rise[1], v, seq, t))
+    else:
+        st.high = 0
+    return st.active or st.in_run
+
+
 class EventTracker:
     """Per-track state machine over K classes; see the module docstring for the rules.
 
@@ -200,42 +246,7 @@ class EventTracker:
             st = busy.get(c)
             if st is None:
                 st = busy[c] = _ClassState()
-            live = v > off
-            if st.active:  # ends: min_gap consecutive low frames
-                if live:
-                    st.low = 0
-                    if v > st.peak:
-                        st.peak = v
-                else:
-                    st.low += 1
-                    if st.low >= min_gap:
-                        ends.append(Decision(
-                            "end", c, st.live[0], st.live[1], v, seq, t, seq_start=st.start[0],
-                            t_start=st.start[1], peak_score=st.peak, reason="score",
-                        ))  # fmt: skip
-                        st.active = False
-                        st.low = 0
-            if live:  # the live run: where the rise began, its peak, its last frame
-                if not st.in_run:
-                    st.in_run = True
-                    st.rise = (seq, t)
-                    st.run_peak = v
-                elif v > st.run_peak:
-                    st.run_peak = v
-                st.live = (seq, t)
-            else:
-                st.in_run = False
-            if v >= on:  # starts: min_frames consecutive high frames while inactive
-                st.high += 1
-                if not st.active and st.high >= min_frames:
-                    st.active = True
-                    st.low = 0
-                    st.start = st.rise
-                    st.peak = st.run_peak
-                    starts.append(Decision("start", c, st.rise[0], st.rise[1], v, seq, t))
-            else:
-                st.high = 0
-            if not st.active and not st.in_run:
+            if not _step(st, c, v, seq, t, on, off, min_frames, min_gap, ends, starts):
                 del busy[c]  # back to the quiet state (all counters zero)
         self._last_scores = s
         self._last = (seq, t)
@@ -260,4 +271,137 @@ class EventTracker:
                         t_start=st.start[1], peak_score=st.peak, reason=reason,
                     ))  # fmt: skip
         self._reset()
+        return out
+
+
+class EventBank:
+    """The state machines of many tracks at once: row ``r`` is one track's K classes.
+
+    ``update(rows, seqs, ts, scores)`` takes one frame for each of ``B`` distinct rows:
+    the thresholds are compared for the whole ``(B, K)`` batch in one numpy pass, and
+    Python visits only the (row, class) cells that are live, in a live run or have an
+    open action (typically a few per batch), running the very rules of
+    :class:`EventTracker` on them (``_step``). Quiet cells have all-zero counters, so
+    not visiting them changes nothing. Rows grow on demand (``ensure``); ``reset``
+    makes a row as new.
+    """
+
+    def __init__(self, cfg: EventConfig, num_classes: int, capacity: int = 16) -> None:
+        if not _is_int(num_classes) or num_classes < 1:
+            raise ValueError(f"num_classes must be an integer >= 1; got {num_classes!r}")
+        self.cfg = cfg
+        self.num_classes = k = int(num_classes)
+        self._on = cfg.ons(k)
+        self._off = cfg.offs(k)
+        self._on_l = self._on.tolist()
+        self._off_l = self._off.tolist()
+        self._min_frames_l = cfg.min_frames_per_class(k).tolist()
+        self._min_gap = int(cfg.min_gap)
+        self._cells: dict[int, _ClassState] = {}  # cell row * K + class -> state, busy cells only
+        self.capacity = 0
+        self._busy = np.zeros((0, k), dtype=bool)  # the cells that hold a state
+        self._last_scores = np.zeros((0, k), dtype=np.float64)
+        self._last_seq = np.zeros(0, dtype=np.int64)
+        self._last_t = np.zeros(0, dtype=np.float64)
+        self._has_last = np.zeros(0, dtype=bool)
+        self.ensure(max(1, int(capacity)))
+
+    def ensure(self, capacity: int) -> None:
+        """Make rows ``0 .. capacity - 1`` exist (new rows are fresh)."""
+        if capacity <= self.capacity:
+            return
+        for name in ("_busy", "_last_scores", "_last_seq", "_last_t", "_has_last"):
+            a = getattr(self, name)
+            b = np.zeros((capacity, *a.shape[1:]), a.dtype)
+            b[: self.capacity] = a
+            setattr(self, name, b)
+        self.capacity = capacity
+
+    def reset(self, row: int) -> None:
+        """Make ``row`` as new (nothing open, no frame received)."""
+        k = self.num_classes
+        for c in np.flatnonzero(self._busy[row]).tolist():
+            del self._cells[row * k + c]
+        self._busy[row] = False
+        self._last_scores[row] = 0.0
+        self._has_last[row] = False
+
+    def active(self, row: int) -> np.ndarray:
+        """(K,) bool: classes of ``row`` with an open action."""
+        k = self.num_classes
+        out = np.zeros(k, dtype=bool)
+        for c in np.flatnonzero(self._busy[row]).tolist():
+            out[c] = self._cells[row * k + c].active
+        return out
+
+    def last_frame(self, row: int) -> tuple[int, float] | None:
+        """(seq, t) of the last frame ``row`` received since its reset, or None."""
+        if not self._has_last[row]:
+            return None
+        return int(self._last_seq[row]), float(self._last_t[row])
+
+    def update(self, rows: np.ndarray, seqs: np.ndarray, ts: np.ndarray,
+               scores: np.ndarray) -> list[tuple[int, Decision]]:  # fmt: skip
+        """One frame per distinct row: ``seqs`` (B,) int64, ``ts`` (B,) float64 seconds,
+        ``scores`` (B, K) float64 smoothed (may be modified in place: non-finite -> 0).
+
+        Returns ``(i, decision)`` pairs, ``i`` indexing the batch, ordered by ``i``; per
+        row, ends (by class index) come before starts (by class index)."""
+        if not np.isfinite(scores).all():
+            scores[~np.isfinite(scores)] = 0.0
+        self._last_scores[rows] = scores
+        self._last_seq[rows] = seqs
+        self._last_t[rows] = ts
+        self._has_last[rows] = True
+        att = (scores > self._off) | self._busy[rows]
+        if not att.any():
+            return []
+        bi, ci = np.nonzero(att)  # row-major: by batch index, then class
+        k = self.num_classes
+        cells_l = (rows[bi] * k + ci).tolist()
+        vals = scores[bi, ci].tolist()
+        seq_l, t_l = seqs[bi].tolist(), ts[bi].tolist()
+        ons, offs, min_frames_l, min_gap = self._on_l, self._off_l, self._min_frames_l, self._min_gap
+        cells = self._cells
+        busy: list[bool] = []
+        out: list[tuple[int, Decision]] = []
+        ends: list[Decision] = []
+        starts: list[Decision] = []
+        prev = -1
+        for b, c, cell, v, seq, t in zip(bi.tolist(), ci.tolist(), cells_l, vals, seq_l, t_l):
+            if b != prev:
+                if ends or starts:
+                    out += [(prev, d) for d in ends + starts]
+                    ends, starts = [], []
+                prev = b
+            st = cells.get(cell)
+            if st is None:
+                st = cells[cell] = _ClassState()
+            if _step(st, c, v, seq, t, ons[c], offs[c], min_frames_l[c], min_gap, ends, starts):
+                busy.append(True)
+            else:
+                del cells[cell]  # back to the quiet state (all counters zero)
+                busy.append(False)
+        if ends or starts:
+            out += [(prev, d) for d in ends + starts]
+        self._busy[rows[bi], ci] = busy
+        return out
+
+    def close(self, row: int, reason: str) -> list[Decision]:
+        """End every open action of ``row`` at its last frame (see ``EventTracker.close``);
+        afterwards the row is as new."""
+        if reason not in CLOSE_REASONS:
+            raise ValueError(f"close reason must be one of {', '.join(CLOSE_REASONS)}; got {reason!r}")
+        out: list[Decision] = []
+        if self._has_last[row]:
+            k = self.num_classes
+            seq, t = int(self._last_seq[row]), float(self._last_t[row])
+            for c in np.flatnonzero(self._busy[row]).tolist():
+                st = self._cells[row * k + c]
+                if st.active:
+                    out.append(Decision(
+                        "end", c, seq, t, float(self._last_scores[row, c]), seq, t, seq_start=st.start[0],
+                        t_start=st.start[1], peak_score=st.peak, reason=reason,
+                    ))  # fmt: skip
+        self.reset(row)
         return out

@@ -39,10 +39,11 @@ import json
 import logging
 import math
 import re
+import threading
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import zmq
@@ -260,6 +261,7 @@ STATUS_FIELDS: dict[str, tuple[str, str]] = {
     "events_out": ("int", "yes"),
     "infer_ms_p50": ("float", "yes"),
     "infer_ms_p99": ("float", "yes"),
+    "workers": ("[object]", "no"),  # serve --workers N > 1 only (docs/scaling.md)
 }
 
 STATUS_MODEL_FIELDS: dict[str, tuple[str, str]] = {
@@ -395,6 +397,40 @@ class _Parse:
             raise ProtocolError("bad_json", f"not valid JSON: {e}") from None
 
 
+class _Fallback(Exception):
+    """The fast parse met something only the strict parser may judge."""
+
+
+def _pairs_fast(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _Fallback  # duplicate keys: the strict parser names the key
+    return out
+
+
+_FAST_SCAN = json.JSONDecoder(object_pairs_hook=_pairs_fast).scan_once
+_INT_HI = 10**_MAX_INT_DIGITS  # non-negative literals of at most _MAX_INT_DIGITS digits
+_INT_LO = -(10 ** (_MAX_INT_DIGITS - 1))  # negative ones (the sign counts as a character)
+
+
+def _plain(obj: Any) -> bool:
+    """True when every number in ``obj`` parses the same with and without the strict
+    parser's hooks: finite floats and ints of at most ``_MAX_INT_DIGITS`` characters."""
+    for v in obj.values() if type(obj) is dict else obj:
+        tv = type(v)
+        if tv is str:
+            continue
+        if tv is int:
+            if not _INT_LO < v < _INT_HI:
+                return False
+        elif tv is float:
+            if v - v != 0.0:  # inf or nan (a NaN/Infinity constant, or an overflow)
+                return False
+        elif (tv is list or tv is dict) and not _plain(v):
+            return False
+    return True
+
+
 def _decode_json_object(buf: bytes | memoryview, what: str = "header") -> tuple[dict, bool]:
     """Strict UTF-8 JSON object -> (dict, any number parsed to infinity)."""
     try:
@@ -403,6 +439,16 @@ def _decode_json_object(buf: bytes | memoryview, what: str = "header") -> tuple[
         raise ProtocolError("bad_json", f"{what} is not UTF-8: {e.reason} at byte {e.start}") from None
     if text.startswith("\ufeff"):
         raise ProtocolError("bad_json", f"{what} starts with a byte-order mark")
+    # Fast path: the C parser without per-number hooks; anything unusual (an error, a
+    # duplicate key, a non-finite or very long number) is parsed again by the strict
+    # parser, which alone decides (and words) the outcome.
+    if text[:1] == "{":
+        try:
+            obj, end = _FAST_SCAN(text, 0)
+            if end == len(text) and _plain(obj):
+                return obj, False
+        except (_Fallback, StopIteration, ValueError, RecursionError):
+            pass
     p = _Parse()
     obj = p.loads(text)
     if not isinstance(obj, dict):
@@ -431,6 +477,23 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 
+_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+_ENCODERS = threading.local()
+
+
+def _encoder() -> tuple[Any, dict]:
+    """This thread's C iterencode as ``json.dumps(obj, allow_nan=False, separators=(",",
+    ":"), ensure_ascii=False, default=_json_default)`` builds it on every call, built once
+    per thread, with its circular-reference memo (emptied after each successful call,
+    cleared by ``dumps`` after a failed one)."""
+    enc = getattr(_ENCODERS, "enc", None)
+    if enc is None:
+        markers: dict = {}
+        enc = _ENCODERS.enc = (_C_MAKE_ENCODER(markers, _json_default, json.encoder.encode_basestring, None, ":",
+                                               ",", False, False, False), markers)  # fmt: skip
+    return enc
+
+
 def dumps(obj: Any) -> bytes:
     """Strict, compact UTF-8 JSON (no NaN/Infinity: ValueError instead).
 
@@ -438,8 +501,16 @@ def dumps(obj: Any) -> bytes:
     UTF-8 (lone surrogates) fall back to ASCII escapes, so the output is always valid.
     """
     try:
-        text = json.dumps(obj, allow_nan=False, separators=(",", ":"), ensure_ascii=False,
-                          default=_json_default)  # fmt: skip
+        if _C_MAKE_ENCODER is not None and type(obj) is dict:
+            enc, markers = _encoder()
+            try:
+                text = "".join(enc(obj, 0))
+            except BaseException:
+                markers.clear()
+                raise
+        else:
+            text = json.dumps(obj, allow_nan=False, separators=(",", ":"), ensure_ascii=False,
+                              default=_json_default)  # fmt: skip
     except ValueError as e:
         raise ValueError(f"not strict JSON (NaN or infinity?): {e}") from None
     try:
@@ -513,16 +584,23 @@ def decode_frame(parts: Sequence[bytes | zmq.Frame | memoryview], limits: Limits
     """
     views = _views(parts)
     hdr, stream = _check_envelope(views, limits)
-    head = _check_header(hdr, views, stream, limits)
+    head = _fast_pose_header(hdr, len(views), limits) or _check_header(hdr, views, stream, limits)
     if isinstance(head, EndOfStream):
         return head
     joints = _check_payload(views[1], head, stream)
-    return PoseFrame(stream=stream, seq=head.seq, t=head.t, layout=head.layout, joints=joints,
-                     tracks=head.tracks, units=head.units)  # fmt: skip
+    # PoseFrame(...) without the frozen dataclass's per-field object.__setattr__ (one
+    # frame per message: the hot path); the result is the same frozen instance.
+    frame = _new(PoseFrame)
+    _setattr(frame, "__dict__", {"stream": stream, "seq": head.seq, "t": head.t, "layout": head.layout,
+                                 "joints": joints, "tracks": head.tracks, "units": head.units})  # fmt: skip
+    return frame
 
 
-@dataclass(frozen=True)
-class _PoseHeader:
+_new = object.__new__
+_setattr = object.__setattr__
+
+
+class _PoseHeader(NamedTuple):
     """The checked fields of a pose header; ``shape`` is the header's list [P, J, C]."""
 
     seq: int
@@ -560,6 +638,53 @@ def _check_envelope(views: list[memoryview], limits: Limits) -> tuple[dict, str]
     if saw_inf:
         raise ProtocolError("non_finite", "a header number overflows to infinity", stream)
     return hdr, stream
+
+
+def _fast_pose_header(hdr: dict, n: int, limits: Limits) -> _PoseHeader | None:
+    """``_check_header``'s result for a pose header that passes every check, taking the
+    shortest way; None when anything is unusual (``_check_header`` then decides and
+    words the reason). Every message goes through here: the hot path of decoding."""
+    g = hdr.get
+    mtype = g("type")
+    if (mtype is not None and mtype != "pose") or n != 2:
+        return None
+    seq, t, shape, tracks_raw, units = g("seq"), g("t"), g("shape"), g("tracks"), g("units")
+    if type(seq) is not int or not 0 <= seq <= INT64_MAX or g("dtype") != "float32":
+        return None
+    if type(t) is not float:
+        if type(t) is not int or not -_INT_HI < t < _INT_HI:
+            return None
+        t = float(t)
+    if t - t != 0.0 or type(shape) is not list or len(shape) != 3:
+        return None
+    p, j, c = shape
+    if type(p) is not int or type(j) is not int or type(c) is not int or not 0 <= p <= limits.max_persons:
+        return None
+    layout = g("layout")
+    if type(layout) is not str:
+        return None
+    try:
+        lay = get_layout(layout)
+    except KeyError:
+        return None
+    if j != lay.num_joints or (c != 3 and c != 4):
+        return None
+    if tracks_raw is None:
+        tracks = tuple(range(p))
+    else:
+        if type(tracks_raw) is not list or len(tracks_raw) != p:
+            return None
+        for x in tracks_raw:
+            if type(x) is not int or not 0 <= x <= INT64_MAX:
+                return None
+        if len(set(tracks_raw)) != p:
+            return None
+        tracks = tuple(tracks_raw)
+    if units is None:
+        units = "m"
+    elif units not in UNITS:
+        return None
+    return _PoseHeader(seq=seq, t=t, layout=lay.name, shape=shape, tracks=tracks, units=units)
 
 
 def _check_header(hdr: dict, views: list[memoryview], stream: str,
@@ -874,7 +999,7 @@ def error_topic(stream: str | None) -> str:
 
 def encode_pub(topic: str, body: Mapping[str, Any]) -> list[bytes]:
     """``[topic UTF-8, body strict JSON]`` for the PUB socket."""
-    return [topic.encode("utf-8"), dumps(dict(body))]
+    return [topic.encode("utf-8"), dumps(body if type(body) is dict else dict(body))]
 
 
 def decode_pub(parts: Sequence[bytes | zmq.Frame | memoryview]) -> tuple[str, dict]:

@@ -17,16 +17,15 @@ detection and live serving see bit-identical model frames.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["ModelFrame", "Resampler", "resample"]
+__all__ = ["ModelFrame", "Resampler", "lerp_many", "resample"]
 
 
-@dataclass(frozen=True)
-class ModelFrame:
-    """One frame on the model's grid.
+class ModelFrame(NamedTuple):
+    """One frame on the model's grid (immutable; a named tuple: one per model frame).
 
     ``k`` is the grid index, ``t`` its time in seconds (source clock), ``seq`` and
     ``src_t`` the sequence number and time of the input frame nearest in time (what
@@ -41,6 +40,9 @@ class ModelFrame:
 
 
 _FAR = 1 << 31  # grid indices further ahead than this restart the grid
+
+# A grid frame before its arithmetic: (k, t, seq, src_t, a, b, w); its data is _lerp(a, b, w).
+Planned = tuple[int, float, int, float, np.ndarray, np.ndarray, float]
 
 
 class Resampler:
@@ -92,23 +94,42 @@ class Resampler:
         completes. ``fill=False`` skips the grid points between the previous frame and
         this one and returns at most the last (used when frames in between were dropped
         under overload: interpolating them would cost the model steps the drop saved)."""
+        return [ModelFrame(k, tk, s, st, _lerp(a, b, w)) for k, tk, s, st, a, b, w in self.plan(t, seq, data, fill)]
+
+    def plan(self, t: float, seq: int, data: np.ndarray, fill: bool = True) -> list[Planned]:
+        """``push`` without the arithmetic: each grid frame as ``(k, t, seq, src_t, a, b,
+        w)``, its data being ``lerp(a, b, w)`` (``lerp_many`` does many at once)."""
         if self._t0 is None:
             self._t0 = float(t)
             self._prev = (float(t), int(seq), data)
             self._k = 1
-            return [ModelFrame(0, self._t0, int(seq), float(t), data)]
+            return [(0, self._t0, int(seq), float(t), data, data, 1.0)]
         assert self._prev is not None
         pt, pseq, pdata = self._prev
         if t < pt:
             raise ValueError(f"time went backwards: {t} < {pt}")
         gap = t - pt
+        k = self._k
+        if fill and 0.0 < gap <= self.interp_gap_s:
+            # The common case (a frame at about the model's rate): the same arithmetic as
+            # the general loop below, which it leaves when the frame completes no grid point
+            # or more than one.
+            span = (t - self._t0) * self.fps + 0.5
+            if k + 1 > span >= k:  # the last grid index is k: exactly one frame
+                tk = self._t0 + k / self.fps
+                if tk <= t + self.snap_s:
+                    w = (tk - pt) / gap
+                    near_seq, near_t = (pseq, pt) if w < 0.5 else (int(seq), float(t))
+                    self._k = k + 1
+                    self._prev = (float(t), int(seq), data)
+                    return [(k, tk, near_seq, near_t, pdata, data, w)]
         last = self._last_index(t)
         if last is None:  # an absurd jump: restart the grid at this frame
             self._t0 = float(t) - self._k / self.fps
             last = self._k
         if not fill and last > self._k:
             self._k = last
-        out: list[ModelFrame] = []
+        out: list[Planned] = []
         while self._k <= last and len(out) < self.max_fill:
             tk = self.grid_time(self._k)
             if tk > t + self.snap_s:
@@ -116,11 +137,11 @@ class Resampler:
             if gap > self.interp_gap_s and tk < t:
                 frame = np.full_like(data, np.nan)
                 near_seq, near_t = (pseq, pt) if tk - pt <= t - tk else (int(seq), float(t))
+                out.append((self._k, tk, near_seq, near_t, frame, frame, 1.0))
             else:
                 w = 1.0 if gap <= 0 else (tk - pt) / gap
-                frame = _lerp(pdata, data, w)
                 near_seq, near_t = (pseq, pt) if w < 0.5 else (int(seq), float(t))
-            out.append(ModelFrame(self._k, tk, near_seq, near_t, frame))
+                out.append((self._k, tk, near_seq, near_t, pdata, data, w))
             self._k += 1
         if len(out) >= self.max_fill and self._k <= last:
             # A gap longer than max_fill grid frames: skip the grid ahead instead of
@@ -128,6 +149,30 @@ class Resampler:
             self._k = last + 1
         self._prev = (float(t), int(seq), data)
         return out
+
+
+def lerp_many(a: list[np.ndarray], b: list[np.ndarray], w: list[float]) -> list[np.ndarray]:
+    """``[_lerp(a[i], b[i], w[i]) ...]``, bit for bit, the arithmetic done in one pass over
+    all interpolated frames when they share a shape and dtype."""
+    out: list[np.ndarray] = [x if wi <= 0.0 else y for x, y, wi in zip(a, b, w)]
+    mid = [i for i, wi in enumerate(w) if 0.0 < wi < 1.0]
+    if not mid:
+        return out
+    if len({(a[i].shape, a[i].dtype, b[i].shape, b[i].dtype) for i in mid}) > 1:
+        for i in mid:
+            out[i] = _lerp(a[i], b[i], w[i])
+        return out
+    pa = np.stack([a[i] for i in mid])
+    pb = np.stack([b[i] for i in mid])
+    pw = np.array([w[i] for i in mid], dtype=np.float32).reshape(-1, *([1] * (pa.ndim - 1)))
+    res = pa + pw * (pb - pa)  # each row: a + np.float32(w) * (b - a), as _lerp
+    bad = ~np.isfinite(res)
+    if bad.any():
+        res = np.where(bad, np.where(pw >= 0.5, pb, pa), res)
+    res = res.astype(pa.dtype, copy=False)
+    for k, i in enumerate(mid):
+        out[i] = res[k]
+    return out
 
 
 def _lerp(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:

@@ -40,6 +40,8 @@ __all__ = ["Runtime", "RuntimeConfig"]
 
 log = logging.getLogger(__name__)
 
+_NOBLOCK_MORE = zmq.NOBLOCK | zmq.SNDMORE
+
 
 @dataclass(frozen=True)
 class RuntimeConfig:
@@ -99,10 +101,15 @@ class _Waiting:
 class Runtime:
     """Run with ``run()`` (blocking) or ``start()`` (thread); stop with ``stop()``."""
 
-    def __init__(self, engine: Engine, cfg: RuntimeConfig | None = None, ctx: zmq.Context | None = None) -> None:
+    def __init__(self, engine: Engine, cfg: RuntimeConfig | None = None, ctx: zmq.Context | None = None,
+                 core: DetectorCore | None = None) -> None:  # fmt: skip
+        """``core``: what runs the accepted frames; default one ``DetectorCore`` in this
+        thread. A ``stream.workers.WorkerPool`` (same methods, plus ``poll``/``pending``
+        for results that arrive later and ``status_extra``) shards them across workers."""
         self.cfg = cfg or RuntimeConfig()
         self.engine = engine
-        self.core = DetectorCore(engine, self.cfg.detector)
+        self.core = core if core is not None else DetectorCore(engine, self.cfg.detector)
+        self._poll = getattr(self.core, "poll", None)  # asynchronous cores only
         self.runtime_id = self.core.runtime_id
         self.ctx = ctx or zmq.Context.instance()
         self._stop = threading.Event()
@@ -174,8 +181,12 @@ class Runtime:
             while not self._stop.is_set():
                 now = time.monotonic()
                 timeout_ms = 0.0 if self._turns else max(0.0, min(next_tick - now, 0.1)) * 1000.0
+                if self._poll is not None and self.core.pending:
+                    timeout_ms = min(timeout_ms, 1.0)  # results of workers come back without a socket
                 if poller.poll(timeout_ms) or self._turns:
                     self._turn()
+                if self._poll is not None:
+                    self._publish(self._poll())
                 now = time.monotonic()
                 due = self._errors.next_flush_at()
                 if due is not None and now >= due:
@@ -317,7 +328,10 @@ class Runtime:
     def _send(self, topic: str, body: dict) -> None:
         assert self.pub is not None
         try:
-            self.pub.send_multipart(P.encode_pub(topic, body), zmq.NOBLOCK)
+            head, data = P.encode_pub(topic, body)
+            # two sends, as send_multipart makes them, without its per-part checks (hot path)
+            self.pub.send(head, _NOBLOCK_MORE)
+            self.pub.send(data, zmq.NOBLOCK)
         except zmq.Again:  # PUB drops at HWM anyway; never block
             pass
         except ValueError as e:  # a non-finite number must never stop the loop
@@ -350,12 +364,16 @@ class Runtime:
 
     def status(self) -> dict:
         ms = np.asarray(self.core.infer_ms, dtype=np.float64)
-        return P.status_body(
+        extra = getattr(self.core, "status_extra", None)  # a worker pool adds its per-worker breakdown
+        body = P.status_body(
             self.runtime_id, time.monotonic() - self._started, self.engine.meta.summary(), layout_names(),
             self.cfg.detector.silence_timeout_s, len(self.core.streams), **self.counters,
             infer_ms_p50=float(np.percentile(ms, 50)) if ms.size else 0.0,
             infer_ms_p99=float(np.percentile(ms, 99)) if ms.size else 0.0,
         )
+        if extra is not None:
+            body.update(extra())
+        return body
 
     def _shutdown(self) -> None:
         """Emit every pending end (reason shutdown), a last status, and let them leave.

@@ -5,7 +5,9 @@ the hysteresis thresholds of :mod:`skelact.stream.events` see fewer spurious cro
 Causal means each output depends only on the current and past frames, so the live
 runtime (``serve``) and the offline run over a file (``detect``) agree exactly:
 :func:`smooth` over a whole ``(T, K)`` array is, bit for bit, what :class:`Smoother`
-returns frame by frame (both run the very same per-frame code).
+returns frame by frame (both run the very same per-frame code), and what the live
+detector's :class:`SmootherBank` (all tracks, a batch at a time) returns per track (the
+same arithmetic per element; a randomized test holds the two to bitwise equality).
 
 Kinds (all frame counts are *model* frames, i.e. at the model's fps):
 
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["KINDS", "SmoothingConfig", "Smoother", "group_delay", "smooth"]
+__all__ = ["KINDS", "SmoothingConfig", "Smoother", "SmootherBank", "group_delay", "smooth"]
 
 KINDS = ("ema", "mean", "none")
 
@@ -68,6 +70,98 @@ def group_delay(cfg: SmoothingConfig) -> float:
     if cfg.kind == "mean":
         return (cfg.window - 1) / 2.0
     return 0.0
+
+
+class SmootherBank:
+    """Causal smoothers of many tracks at once: row ``r`` holds one track's filter memory.
+
+    ``step(rows, x)`` smooths one frame ``(K,)`` for each of ``B`` distinct rows in one
+    pass of numpy operations over the ``(B, K)`` batch; each row's result is, bit for bit,
+    what a :class:`Smoother` of its own returns. Rows grow on demand (``ensure``);
+    ``reset(rows)`` forgets them.
+    """
+
+    def __init__(self, cfg: SmoothingConfig, num_classes: int, capacity: int = 16) -> None:
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1; got {num_classes}")
+        self.cfg = cfg
+        self.num_classes = int(num_classes)
+        self._kind = cfg.kind
+        self._window = int(cfg.window)
+        self._alpha = float(cfg.alpha)
+        self._beta = 1.0 - self._alpha
+        k = self.num_classes
+        self.capacity = 0
+        self._y = np.zeros((0, k), dtype=np.float64)  # last EMA output
+        self._n = np.zeros(0, dtype=np.int64)  # frames seen (saturates at window for "mean")
+        self._buf = np.zeros((0, self._window if self._kind == "mean" else 0, k), dtype=np.float64)
+        self._pos = np.zeros(0, dtype=np.int64)  # next ring slot ("mean")
+        self.ensure(max(1, int(capacity)))
+
+    def ensure(self, capacity: int) -> None:
+        """Make rows ``0 .. capacity - 1`` exist (new rows are fresh)."""
+        if capacity <= self.capacity:
+            return
+        old = self.capacity
+        grown = []
+        for a in (self._y, self._n, self._buf, self._pos):
+            b = np.zeros((capacity, *a.shape[1:]), a.dtype)
+            b[:old] = a
+            grown.append(b)
+        self._y, self._n, self._buf, self._pos = grown
+        self.capacity = capacity
+
+    def reset(self, rows) -> None:
+        """Forget the past of ``rows`` (new tracks)."""
+        self._n[rows] = 0
+        self._pos[rows] = 0
+        if self._kind == "mean":
+            self._buf[rows] = 0.0
+
+    def frames_seen(self, row: int) -> int:
+        return int(self._n[row])
+
+    def step(self, rows: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """One frame ``x[i]`` (K,) for each distinct row ``rows[i]`` -> (B, K) float64.
+
+        ``x`` must be float64 (B, K); it may be modified in place (non-finite -> 0)."""
+        bad = ~np.isfinite(x)
+        if bad.any():
+            x[bad] = 0.0
+        kind = self._kind
+        n = self._n[rows]
+        if kind == "ema":
+            if n.all():
+                y = self._alpha * x + self._beta * self._y[rows]
+            else:
+                y = x.copy()
+                old = n > 0
+                if old.any():
+                    y[old] = self._alpha * x[old] + self._beta * self._y[rows[old]]
+            self._y[rows] = y
+            self._n[rows] = n + 1
+            return y
+        if kind == "mean":
+            w = self._window
+            pos = self._pos[rows]
+            self._buf[rows, pos] = x
+            self._pos[rows] = (pos + 1) % w
+            n = np.minimum(n + 1, w)
+            self._n[rows] = n
+            full = n == w
+            y = np.empty_like(x)
+            if full.any() and self.num_classes > 1:
+                # Fixed summation order over the ring's slots: deterministic for a given history.
+                y[full] = self._buf[rows[full]].sum(axis=1) / w
+                todo = np.flatnonzero(~full)
+            else:
+                todo = range(len(rows))
+            for i in todo:
+                r, m = rows[i], n[i]
+                y[i] = self._buf[r, :m].sum(axis=0) / m
+            return y
+        self._n[rows] = n + 1
+        return x.copy()
 
 
 class Smoother:

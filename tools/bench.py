@@ -190,11 +190,13 @@ def main(argv: list[str]) -> int:
         r = run_e2e(e2e_model, args.streams, args.fps, args.duration, args.provider, args.publishers,
                     args.batch_wait_ms)  # fmt: skip
         out.update({k: r[k] for k in ("e2e_ms_p50", "e2e_ms_p99", "e2e_ms_max", "frames_dropped", "frames_sent",
-                                      "runtime_cpu_share", "load_generator_cpu_share", "subscriber_cpu_share")})  # fmt: skip
+                                      "runtime_cpu_share", "load_generator_cpu_share", "subscriber_cpu_share",
+                                      "runtime_cpu_ms_per_frame")})  # fmt: skip
         print(f"e2e latency p50 {r['e2e_ms_p50']:.2f} ms, p99 {r['e2e_ms_p99']:.2f} ms, max {r['e2e_ms_max']:.2f} ms; "
               f"{r['frames_sent']} frames, {r['frames_dropped']} dropped; CPU share: runtime "
               f"{r['runtime_cpu_share']:.0%}, load generator {r['load_generator_cpu_share']:.0%}, "
-              f"subscriber {r['subscriber_cpu_share']:.0%}")  # fmt: skip
+              f"subscriber {r['subscriber_cpu_share']:.0%}; runtime CPU {r['runtime_cpu_ms_per_frame']:.3f} ms "
+              "per frame")  # fmt: skip
     if args.search:
         print(f"\nsearching the largest number of {args.fps:g}-fps streams with p99 < {1000 / args.fps:.0f} ms "
               "and no drops ...", flush=True)  # fmt: skip

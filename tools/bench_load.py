@@ -38,18 +38,27 @@ def runtime_proc(model: str, provider: str, in_ep: str, out_ep: str, ready, stop
     th = threading.Thread(target=rt.run, daemon=True)
     th.start()
     t0, t1 = window.get()  # the publishers' load window (wall clock): CPU is sampled at its ends
-    cpu = _cpu_between(t0, t1)
+    cpu, frames = _cpu_between(t0, t1, rt.counters)
     stop.wait()
     rt.stop()
-    result.put({"cpu_s": cpu, **rt.counters, "infer_ms": list(rt.core.infer_ms)})
+    result.put({"cpu_s": cpu, "window_frames": frames, **rt.counters, "infer_ms": list(rt.core.infer_ms)})
 
 
-def _cpu_between(t0: float, t1: float) -> float:
-    """This process's CPU seconds (all threads) between wall-clock times t0 and t1."""
+def _frames_processed(counters: dict) -> int:
+    """Frames the runtime took in and did not reject or drop (read from another thread:
+    plain ints, a snapshot is good enough)."""
+    return counters["frames_in"] - counters["frames_rejected"] - counters["frames_dropped"]
+
+
+def _cpu_between(t0: float, t1: float, counters: dict | None = None) -> tuple[float, int]:
+    """This process's CPU seconds (all threads) between wall-clock times t0 and t1, and
+    the frames the runtime processed meanwhile (0 without ``counters``)."""
     time.sleep(max(0.0, t0 - time.time()))
     c0 = time.process_time()
+    f0 = _frames_processed(counters) if counters is not None else 0
     time.sleep(max(0.0, t1 - time.time()))
-    return time.process_time() - c0
+    cpu = time.process_time() - c0
+    return cpu, (_frames_processed(counters) - f0 if counters is not None else 0)
 
 
 def publisher_proc(endpoint: str, streams: list[str], fps: float, duration: float, start_at: float, result) -> None:
@@ -157,6 +166,8 @@ def run_e2e(model: str, streams: int, fps: float, duration: float, provider: str
         "frames_without_scores": int(lost),
         # CPU seconds per second of the load window (1.0 = one core busy)
         "runtime_cpu_share": rts["cpu_s"] / duration,
+        # runtime CPU milliseconds per frame it processed over the load window
+        "runtime_cpu_ms_per_frame": rts["cpu_s"] * 1000.0 / max(1, rts["window_frames"]),
         "load_generator_cpu_share": sum(s["cpu_s"] for s in stats) / duration,
         "subscriber_cpu_share": sub_cpu / duration,
         "infer_ms_per_frame_p50": float(np.percentile(rts["infer_ms"], 50)) if rts["infer_ms"] else None,

@@ -28,6 +28,15 @@ _nonneg = _number(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
 _positive_int = _number(int, lambda v: v >= 1, "an integer >= 1")
 
 
+def _workers(text: str) -> int:
+    """``--workers``: an integer >= 1, or ``auto`` = one per core this process may use."""
+    if text == "auto":
+        import os
+
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return _positive_int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from skelact.stream import protocol as P
     from skelact.stream.assets import model_help
@@ -54,9 +63,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)")
     p.add_argument("--batch-wait-ms", type=float, default=0.0,
                    help="wait up to this long to batch frames of several streams (default 0)")
-    p.add_argument("--publish-every", type=int, default=32,
+    p.add_argument("--publish-every", type=int, default=None,
                    help="run queued frames through the model in chunks of this many and publish each "
-                        "chunk's results before the next (lower latency under bursts; 0 = all at once; default 32)")
+                        "chunk's results before the next (lower latency under bursts; 0 = all at once; default "
+                        "32, and 0 with --workers > 1, where chunks run asynchronously anyway)")
+    w = p.add_argument_group("workers (docs/scaling.md; needs skelact[cluster] beyond one worker)")
+    w.add_argument("--workers", type=_workers, default=1,
+                   help="detection workers; streams are sharded across them by a stable hash of their id. "
+                        "1 (default) = this process, no Ray; N > 1 = N Ray actors; auto = one per core")
+    w.add_argument("--ray-address", default=None,
+                   help="join this Ray cluster (host:port, ray://..., or auto) and spread the workers over its "
+                        "nodes; default: a private local Ray with --workers CPUs")
+    w.add_argument("--worker-gpus", type=_nonneg, default=0.0,
+                   help="GPUs each worker asks Ray for; workers then run ONNX Runtime with CUDA (untested)")
     rc, dc = RuntimeConfig(), DetectorConfig()
     g = p.add_argument_group("limits and overload (docs/runtime.md, 'Overload and gaps')")
     g.add_argument("--max-age-ms", type=_nonneg, default=rc.max_age_ms,
@@ -87,6 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _pool(args, engine, dcfg):
+    """A WorkerPool on Ray for --workers > 1 (or a Ray address / GPUs asked for), else None:
+    the single-worker runtime imports nothing of Ray."""
+    if args.workers == 1 and not args.ray_address and not args.worker_gpus:
+        return None
+    from skelact.stream.cluster import ClusterConfig, RayBackend
+    from skelact.stream.workers import WorkerPool, WorkerSpec
+
+    spec = WorkerSpec(str(engine.path), dcfg, provider=args.provider, threads=args.threads)
+    cc = ClusterConfig(workers=args.workers, address=args.ray_address, gpus_per_worker=args.worker_gpus)
+    return WorkerPool(RayBackend(spec, cc), dcfg)
+
+
 def _is_loopback(endpoint: str) -> bool:
     host = endpoint.split("://", 1)[-1].rsplit(":", 1)[0]
     return endpoint.startswith(("ipc://", "inproc://")) or host in ("127.0.0.1", "localhost", "[::1]", "::1")
@@ -98,12 +130,24 @@ def main(argv: list[str]) -> int:
 
     from skelact.stream import protocol as P
     from skelact.stream.assets import resolve_model
+    from skelact.stream.cluster import ClusterError  # imports no Ray: that waits for a pool
     from skelact.stream.engine import Engine
     from skelact.stream.metadata import ModelError
     from skelact.stream.runtime import Runtime, RuntimeConfig
 
     from .common import detector_config
 
+    pool = None
+    if args.workers > 1 or args.ray_address or args.worker_gpus:
+        from skelact.stream.cluster import require_ray
+
+        try:
+            require_ray()  # before anything is loaded: one line and exit 2 without skelact[cluster]
+        except ClusterError as e:
+            print(f"skelact serve: {e}", file=sys.stderr)
+            return 2
+    if args.publish_every is None:
+        args.publish_every = 0 if args.workers > 1 else 32
     log = logging.getLogger("skelact.serve")
     exposed = [e for e in (args.in_endpoint, args.out_endpoint) if not _is_loopback(e)]
     if exposed and not args.allow_insecure and not (args.curve_secret and args.curve_clients):
@@ -120,20 +164,33 @@ def main(argv: list[str]) -> int:
                             detector=dcfg, batch_wait_ms=args.batch_wait_ms, publish_every=max(0, args.publish_every),
                             max_age_ms=args.max_age_ms, max_backlog=args.max_backlog,
                             curve_secret_file=args.curve_secret, curve_clients_dir=args.curve_clients)  # fmt: skip
-        rt = Runtime(engine, cfg)
+        pool = _pool(args, engine, dcfg)
+        rt = Runtime(engine, cfg, core=pool)
         rt.bind()
-    except (ModelError, ValueError, OSError) as e:
+    except (ModelError, ValueError, OSError, ClusterError) as e:
+        if pool is not None:
+            pool.close()
         print(f"skelact serve: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # zmq.ZMQError on bind (address in use, bad endpoint)
+        if pool is not None:
+            pool.close()
         print(f"skelact serve: cannot bind: {e}", file=sys.stderr)
         return 2
     m = engine.meta
     log.info("model %s: %s mode, %d classes, %g fps, lookahead %.2f s, providers %s",
              m.name, m.mode, m.num_classes, m.fps, m.lookahead_s, ",".join(engine.providers))  # fmt: skip
     print(f"serving on {rt.in_endpoint} (frames in) -> {rt.out_endpoint} (events out); Ctrl-C stops", flush=True)
+    if pool is not None:
+        print(f"{args.workers} worker(s) on Ray: " + ", ".join(
+            f"{w}: node {d.get('node', '?')[:8]} pid {d.get('pid')}" for w, d in enumerate(pool.backend.placement)),
+            flush=True)  # fmt: skip
     rt.install_signal_handlers()
-    rt.run()
+    try:
+        rt.run()
+    finally:
+        if pool is not None:
+            pool.close()  # the actors go (and a local Ray this process started)
     c = rt.counters
     print(f"stopped: {c['frames_in']} frames in, {c['frames_rejected']} rejected, "
           f"{c['frames_dropped']} dropped, {c['events_out']} events out", flush=True)  # fmt: skip

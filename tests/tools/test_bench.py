@@ -7,7 +7,8 @@ import json
 from skelact.tools.cli import main as cli
 
 KEYS = ("mode", "streams", "fps", "compute_ms_p50", "compute_ms_p99", "e2e_ms_p50", "e2e_ms_p99",
-        "frames_dropped", "window_over_step", "runtime_cpu_share", "load_generator_cpu_share")  # fmt: skip
+        "frames_dropped", "window_over_step", "runtime_cpu_share", "load_generator_cpu_share",
+        "runtime_cpu_ms_per_frame")  # fmt: skip
 
 
 def test_bench_writes_the_documented_keys(tmp_path, capsys):
@@ -22,6 +23,7 @@ def test_bench_writes_the_documented_keys(tmp_path, capsys):
     # step mode must do far less work per frame than recomputing the window (~100x here)
     assert r["window_over_step"] > 5
     assert r["frames_sent"] > 0 and r["e2e_ms_p50"] > 0 and r["frames_dropped"] >= 0
+    assert 0 < r["runtime_cpu_ms_per_frame"] < 1000
     assert r["step_state"].startswith("ring") and r["step_batch32_ms_per_frame"] > 0
 
 
