@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
             "latency over real ZeroMQ loopback: publisher processes -> runtime -> subscriber, from "
             "frame send to the per-frame score decision. With no --model, both bundled graphs run "
             "and the window-recompute/step compute ratio is printed. --search finds the largest "
-            "number of 30-fps streams held with e2e p99 < 33 ms and no drops."
+            "number of 30-fps streams held with e2e p99 < 33 ms and no drops. --workers N runs the "
+            "runtime as `serve --workers N` does (a front and N Ray workers); --workers 1,2 with --search "
+            "searches each count and reports the speedup and scaling efficiency."
         ),
     )
     p.add_argument("--model", default=None,
@@ -42,9 +44,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-wait-ms", type=number(float, ge=0), default=0.0, help="runtime batching wait (default 0)")
     p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run")
     p.add_argument("--search", action="store_true", help="search the max number of streams at --fps")
+    p.add_argument("--workers", type=worker_counts, default=[1], metavar="N[,N...]",
+                   help="detection workers of the runtime, as serve --workers (1 = one process, no Ray; N > 1 = "
+                        "N Ray actors; auto = one per core). A list (1,2) searches each count (needs --search) "
+                        "and reports max_streams_by_workers, speedup and scaling_efficiency (default 1)")
     p.add_argument("--search-max", type=number(int, ge=1), default=512, help="upper bound for --search (default 512)")
     p.add_argument("--json", default=None, help="write the results as a flat JSON dict")
     return p
+
+
+def worker_counts(text: str) -> list[int]:
+    """``--workers``: one count or a comma-separated list (each an integer >= 1 or ``auto``,
+    as ``serve --workers``), ascending without repeats."""
+    from .serve import _workers
+
+    counts = sorted({_workers(t.strip()) for t in text.split(",")})
+    if not counts:
+        raise argparse.ArgumentTypeError(f"expected N or N,M,..., got {text!r}")
+    return counts
+
+
+def scaling(max_by_workers: dict[int, int]) -> dict:
+    """Speedup and scaling efficiency of the searched stream counts against the smallest
+    worker count ``b``: speedup(N) = max_streams(N) / max_streams(b), efficiency(N) =
+    speedup(N) / (N / b) (1.0 = linear; with b = 1, max_streams(N) / max_streams(1) / N).
+    The scalar keys are those of the largest N; None where max_streams(b) is 0."""
+    counts = sorted(max_by_workers)
+    if len(counts) < 2:
+        return {}
+    b = counts[0]
+    base = max_by_workers[b]
+    speed = {n: (max_by_workers[n] / base if base else None) for n in counts[1:]}
+    eff = {n: (v / (n / b) if v is not None else None) for n, v in speed.items()}
+    return {"speedup_by_workers": {str(n): v for n, v in speed.items()},
+            "scaling_efficiency_by_workers": {str(n): v for n, v in eff.items()},
+            "speedup": speed[counts[-1]], "scaling_efficiency": eff[counts[-1]]}  # fmt: skip
+
+
+def _cpu_line(r: dict) -> str:
+    """CPU by process over the load window, as shares of one core."""
+    d = r["duration_s"]
+    return ", ".join(f"{k} {v / d:.0%}" for k, v in r["cpu_s_by_process"].items())
 
 
 def compute_bench(model: str, provider: str, duration: float, batch: int = 1) -> dict:
@@ -89,20 +129,21 @@ def compute_bench(model: str, provider: str, duration: float, batch: int = 1) ->
     }  # fmt: skip
 
 
-def search_streams(model: str, args) -> tuple[int, list[dict]]:
-    """Largest stream count with e2e p99 < 1000/fps ms and zero drops (doubling, then bisection)."""
+def search_streams(model: str, args, workers: int = 1) -> tuple[int, list[dict]]:
+    """Largest stream count with e2e p99 < 1000/fps ms and zero drops (doubling, then
+    bisection), the runtime running ``workers`` workers."""
     from .bench_load import run_e2e
 
     budget = 1000.0 / args.fps
     trials: list[dict] = []
 
     def ok(n: int) -> bool:
-        r = run_e2e(model, n, args.fps, min(args.duration, 5.0), args.provider, args.publishers, args.batch_wait_ms)
+        r = run_e2e(model, n, args.fps, min(args.duration, 5.0), args.provider, args.publishers, args.batch_wait_ms,
+                    workers)  # fmt: skip
         r["pass"] = r["e2e_ms_p99"] < budget and r["frames_dropped"] == 0
         trials.append(r)
         print(f"  {n:>4} streams: p50 {r['e2e_ms_p50']:.1f} ms, p99 {r['e2e_ms_p99']:.1f} ms, drops "
-              f"{r['frames_dropped']}; CPU runtime {r['runtime_cpu_share']:.0%}, load generator "
-              f"{r['load_generator_cpu_share']:.0%} -> {'ok' if r['pass'] else 'fail'}", flush=True)  # fmt: skip
+              f"{r['frames_dropped']}; CPU {_cpu_line(r)} -> {'ok' if r['pass'] else 'fail'}", flush=True)  # fmt: skip
         return r["pass"]
 
     lo, hi = 0, 8
@@ -130,6 +171,20 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     import logging
 
+    counts = args.workers
+    if len(counts) > 1 and not args.search:
+        print("skelact bench: a list of --workers counts needs --search (one count for a single run)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if counts[-1] > 1:
+        from skelact.stream.cluster import ClusterError, require_ray
+
+        try:
+            require_ray()
+        except ClusterError as e:
+            print(f"skelact bench: {e}", file=sys.stderr)
+            return 2
+
     from skelact.stream.assets import default_model_path, resolve_model
     from skelact.stream.metadata import ModelError
 
@@ -150,6 +205,7 @@ def main(argv: list[str]) -> int:
         "machine": platform.machine(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
         **{f"version_{k}": v for k, v in _versions().items()},
         "streams": args.streams, "fps": args.fps, "duration_s": args.duration, "provider": args.provider,
+        "workers": counts[0] if len(counts) == 1 else counts,
     }  # fmt: skip
     results = {}
     try:
@@ -183,29 +239,65 @@ def main(argv: list[str]) -> int:
         print(f"step graph, batch of 32 tracks: {b32['compute_ms_p50'] / 32:.3f} ms per frame "
               f"(state: {steps[0]['state']})")
     e2e_model = models[0]
-    if not args.no_e2e:
+    if not args.no_e2e and len(counts) > 1:
+        print("\nend-to-end run skipped: --workers is a list (each count's trials are in search_trials)")
+    elif not args.no_e2e:
         from .bench_load import run_e2e
 
-        print(f"\nend-to-end: {args.streams} stream(s) at {args.fps:g} fps for {args.duration:g} s ...", flush=True)
-        r = run_e2e(e2e_model, args.streams, args.fps, args.duration, args.provider, args.publishers,
-                    args.batch_wait_ms)  # fmt: skip
+        n = counts[0]
+        print(f"\nend-to-end: {args.streams} stream(s) at {args.fps:g} fps for {args.duration:g} s"
+              + (f", {n} workers" if n > 1 else "") + " ...", flush=True)  # fmt: skip
+        try:
+            r = run_e2e(e2e_model, args.streams, args.fps, args.duration, args.provider, args.publishers,
+                        args.batch_wait_ms, n)  # fmt: skip
+        except RuntimeError as e:
+            print(f"skelact bench: {e}", file=sys.stderr)
+            return 2
         out.update({k: r[k] for k in ("e2e_ms_p50", "e2e_ms_p99", "e2e_ms_max", "frames_dropped", "frames_sent",
                                       "runtime_cpu_share", "load_generator_cpu_share", "subscriber_cpu_share",
-                                      "runtime_cpu_ms_per_frame")})  # fmt: skip
+                                      "runtime_cpu_ms_per_frame", "cpu_s_by_process")})  # fmt: skip
+        if n > 1:
+            out.update({k: r[k] for k in ("scores_received", "frames_by_worker", "worker_restarts")})
         print(f"e2e latency p50 {r['e2e_ms_p50']:.2f} ms, p99 {r['e2e_ms_p99']:.2f} ms, max {r['e2e_ms_max']:.2f} ms; "
               f"{r['frames_sent']} frames, {r['frames_dropped']} dropped; CPU share: runtime "
               f"{r['runtime_cpu_share']:.0%}, load generator {r['load_generator_cpu_share']:.0%}, "
               f"subscriber {r['subscriber_cpu_share']:.0%}; runtime CPU {r['runtime_cpu_ms_per_frame']:.3f} ms "
               "per frame")  # fmt: skip
+        if n > 1:
+            print(f"CPU by process: {_cpu_line(r)}; frames by worker {r['frames_by_worker']}")
     if args.search:
-        print(f"\nsearching the largest number of {args.fps:g}-fps streams with p99 < {1000 / args.fps:.0f} ms "
-              "and no drops ...", flush=True)  # fmt: skip
-        best, trials = search_streams(e2e_model, args)
-        out["max_streams_30fps" if args.fps == 30 else f"max_streams_{args.fps:g}fps"] = best
-        out["search_trials"] = json.dumps([{k: t[k] for k in ("streams", "e2e_ms_p50", "e2e_ms_p99", "frames_dropped",
-                                                                "runtime_cpu_share", "load_generator_cpu_share", "pass")}
-                                           for t in trials])  # fmt: skip
-        print(f"max streams: {best}")
+        best_by: dict[int, int] = {}
+        trials: list[dict] = []
+        for n in counts:
+            print(f"\nsearching the largest number of {args.fps:g}-fps streams with p99 < {1000 / args.fps:.0f} ms "
+                  f"and no drops, {n} worker(s) ...", flush=True)  # fmt: skip
+            try:
+                best_by[n], tr = search_streams(e2e_model, args, n)
+            except RuntimeError as e:
+                print(f"skelact bench: {e}", file=sys.stderr)
+                return 2
+            trials += tr
+            print(f"max streams with {n} worker(s): {best_by[n]}")
+        if len(counts) == 1:
+            out["max_streams_30fps" if args.fps == 30 else f"max_streams_{args.fps:g}fps"] = best_by[counts[0]]
+        out["max_streams_by_workers"] = {str(n): v for n, v in best_by.items()}
+        out.update(scaling(best_by))
+        keys = ("workers", "streams", "e2e_ms_p50", "e2e_ms_p99", "frames_dropped", "runtime_cpu_share",
+                "load_generator_cpu_share", "runtime_cpu_ms_per_frame", "cpu_s_by_process", "frames_by_worker",
+                "pass")  # fmt: skip
+        out["search_trials"] = json.dumps([{k: t[k] for k in keys} for t in trials])
+        if len(counts) > 1:
+            sc = scaling(best_by)
+            print(f"\n{'workers':>7} {'max streams':>11} {'speedup':>8} {'efficiency':>10}")
+            for n in counts:
+                sp, ef = sc["speedup_by_workers"].get(str(n)), sc["scaling_efficiency_by_workers"].get(str(n))
+                print(f"{n:>7} {best_by[n]:>11} {'' if sp is None else f'{sp:.2f}x':>8} "
+                      f"{'' if ef is None else f'{ef:.0%}':>10}")  # fmt: skip
+            for n in counts:  # where the time goes at each count's largest passing trial
+                ok = [t for t in trials if t["workers"] == n and t["pass"]]
+                if ok:
+                    t = max(ok, key=lambda t: t["streams"])
+                    print(f"{n} worker(s), {t['streams']} streams: CPU {_cpu_line(t)}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(out, f, indent=1, allow_nan=False, default=float)

@@ -5,6 +5,12 @@ Publishers send synthetic 30-fps pose streams with ``t`` = their wall clock at s
 not send. The runtime publishes per-frame scores; the subscriber (the bench process)
 measures latency as its receive time minus ``t``: frame send -> score decision,
 transport both ways included. Each process reports its CPU time.
+
+With ``workers`` > 1 the runtime process is the front of ``serve --workers N`` (a
+``WorkerPool`` on a private local Ray, built as ``serve`` builds it) and its workers are
+Ray actor processes: their CPU, and that of Ray's own processes (GCS, raylet, agents),
+is read from ``/proc`` over the same load window (Linux; elsewhere the workers' own
+``cpu_s`` from the pool's status, sampled at its last tick, and no Ray system figure).
 """
 
 from __future__ import annotations
@@ -12,14 +18,28 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import time
+from collections import defaultdict
 
 import numpy as np
 
 SUB_WARMUP_S = 0.5
+STATUS_INTERVAL_S = 0.5
+
+
+def _make_pool(model: str, provider: str, workers: int):
+    """The same pool ``skelact serve --workers N`` builds (``tools/serve.py:_pool``): N Ray
+    actors on a private local Ray with ``num_cpus=N``."""
+    from skelact.stream.cluster import ClusterConfig, RayBackend
+    from skelact.stream.detector import DetectorConfig
+    from skelact.stream.workers import WorkerPool, WorkerSpec
+
+    dcfg = DetectorConfig(scores=True)
+    spec = WorkerSpec(model, dcfg, provider=provider, threads=1)
+    return WorkerPool(RayBackend(spec, ClusterConfig(workers=workers)), dcfg)
 
 
 def runtime_proc(model: str, provider: str, in_ep: str, out_ep: str, ready, stop, result, batch_wait_ms: float,
-                 window) -> None:  # fmt: skip
+                 window, workers: int = 1) -> None:  # fmt: skip
     import logging
 
     logging.disable(logging.INFO)
@@ -28,9 +48,17 @@ def runtime_proc(model: str, provider: str, in_ep: str, out_ep: str, ready, stop
     from skelact.stream.runtime import Runtime, RuntimeConfig
 
     eng = Engine(model, provider=provider)
+    pool = None
+    if workers > 1:
+        try:
+            pool = _make_pool(model, provider, workers)
+        except Exception as e:  # noqa: BLE001 - ClusterError, or Ray failing to start: the bench reports it
+            ready.put(("error", f"{type(e).__name__}: {e}"))
+            return
     cfg = RuntimeConfig(in_endpoint=in_ep, out_endpoint=out_ep, detector=DetectorConfig(scores=True),
-                        batch_wait_ms=batch_wait_ms, status_interval_s=0.5)  # fmt: skip
-    rt = Runtime(eng, cfg)
+                        batch_wait_ms=batch_wait_ms, status_interval_s=STATUS_INTERVAL_S,  # as serve: 0 with workers
+                        publish_every=0 if pool is not None else RuntimeConfig.publish_every)  # fmt: skip
+    rt = Runtime(eng, cfg, core=pool)
     rt.bind()
     ready.put((rt.in_endpoint, rt.out_endpoint))
     import threading
@@ -38,10 +66,16 @@ def runtime_proc(model: str, provider: str, in_ep: str, out_ep: str, ready, stop
     th = threading.Thread(target=rt.run, daemon=True)
     th.start()
     t0, t1 = window.get()  # the publishers' load window (wall clock): CPU is sampled at its ends
-    cpu, frames = _cpu_between(t0, t1, rt.counters)
+    sample = _sample_between(t0, t1, rt.counters, pool)
     stop.wait()
-    rt.stop()
-    result.put({"cpu_s": cpu, "window_frames": frames, **rt.counters, "infer_ms": list(rt.core.infer_ms)})
+    rt.stop()  # sets the flag only: this function started the thread
+    th.join(15.0)  # its shutdown asks every worker to close its streams
+    per_worker = pool.worker_status() if pool is not None else []
+    result.put({**sample, **rt.counters, "infer_ms": list(rt.core.infer_ms),
+                "frames_by_worker": {str(w["worker"]): w["frames"] for w in per_worker},
+                "worker_restarts": sum(w["restarts"] for w in per_worker)})  # fmt: skip
+    if pool is not None:
+        pool.close()  # the actors go, and the local Ray this process started
 
 
 def _frames_processed(counters: dict) -> int:
@@ -50,15 +84,85 @@ def _frames_processed(counters: dict) -> int:
     return counters["frames_in"] - counters["frames_rejected"] - counters["frames_dropped"]
 
 
-def _cpu_between(t0: float, t1: float, counters: dict | None = None) -> tuple[float, int]:
-    """This process's CPU seconds (all threads) between wall-clock times t0 and t1, and
-    the frames the runtime processed meanwhile (0 without ``counters``)."""
+def _proc_table() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds user + system) of every process, from ``/proc``
+    (Linux); {} where there is none."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for d in names:
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                s = f.read()
+        except OSError:  # gone meanwhile
+            continue
+        r = s[s.rindex(b")") + 2 :].split()  # after the command name, which may hold spaces
+        out[int(d)] = (int(r[1]), (int(r[11]) + int(r[12])) / tick)
+    return out
+
+
+def descendants_cpu(root: int) -> dict[int, float]:
+    """CPU seconds so far of every descendant process of ``root`` (not ``root`` itself)."""
+    table = _proc_table()
+    kids: dict[int, list[int]] = defaultdict(list)
+    for pid, (ppid, _) in table.items():
+        kids[ppid].append(pid)
+    out: dict[int, float] = {}
+    todo = list(kids[root])
+    while todo:
+        p = todo.pop()
+        out[p] = table[p][1]
+        todo += kids[p]
+    return out
+
+
+def _worker_pids(pool) -> dict[int, int]:
+    """pid -> worker index: where each actor started, and where it runs now (a restarted
+    actor has a new process)."""
+    pids = {int(d.get("pid", 0)): w for w, d in enumerate(pool.backend.placement)}
+    pids.update({int(s["pid"]): s["worker"] for s in pool.worker_status() if s["pid"]})
+    return pids
+
+
+def _sample_between(t0: float, t1: float, counters: dict, pool=None) -> dict:
+    """CPU seconds between wall-clock times t0 and t1 of this (the front/runtime) process,
+    all threads, and, with a worker ``pool``, of each worker process and of Ray's own
+    processes; and the frames the runtime processed meanwhile."""
     time.sleep(max(0.0, t0 - time.time()))
     c0 = time.process_time()
-    f0 = _frames_processed(counters) if counters is not None else 0
+    f0 = _frames_processed(counters)
+    d0 = descendants_cpu(os.getpid()) if pool is not None else {}
+    s0 = pool.worker_status() if pool is not None and not d0 else []
     time.sleep(max(0.0, t1 - time.time()))
     cpu = time.process_time() - c0
-    return cpu, (_frames_processed(counters) - f0 if counters is not None else 0)
+    frames = _frames_processed(counters) - f0
+    by = {"front": cpu}
+    if pool is not None:
+        if d0:  # /proc: every process under this one, exactly over the window
+            d1 = descendants_cpu(os.getpid())
+            wp = _worker_pids(pool)
+            workers = [0.0] * pool.n
+            ray_system = 0.0
+            for pid, c in d1.items():
+                used = c - d0.get(pid, 0.0)  # a process started inside the window counts whole
+                if pid in wp:
+                    workers[wp[pid]] += used
+                else:
+                    ray_system += used
+        else:  # the workers' own counters, as of the last status tick
+            s1 = pool.worker_status()
+            workers = [max(0.0, b["cpu_s"] - a["cpu_s"]) for a, b in zip(s0, s1)]
+            ray_system = None
+        by.update({f"worker{w}": c for w, c in enumerate(workers)})
+        if ray_system is not None:
+            by["ray_system"] = ray_system
+    return {"cpu_s": cpu, "cpu_s_by_process": by, "window_frames": frames,
+            "runtime_cpu_s": cpu + sum(v for k, v in by.items() if k.startswith("worker"))}  # fmt: skip
 
 
 def publisher_proc(endpoint: str, streams: list[str], fps: float, duration: float, start_at: float, result) -> None:
@@ -100,8 +204,10 @@ def publisher_proc(endpoint: str, streams: list[str], fps: float, duration: floa
 
 
 def run_e2e(model: str, streams: int, fps: float, duration: float, provider: str = "cpu",
-            publishers: int = 1, batch_wait_ms: float = 0.0) -> dict:  # fmt: skip
-    """One end-to-end trial; returns latency percentiles (ms), drops and CPU shares."""
+            publishers: int = 1, batch_wait_ms: float = 0.0, workers: int = 1) -> dict:  # fmt: skip
+    """One end-to-end trial; returns latency percentiles (ms), drops and CPU shares.
+    ``workers`` > 1: the runtime is a front with N Ray workers (as ``serve --workers N``).
+    Raises RuntimeError when the runtime cannot start (e.g. Ray fails to)."""
     import zmq
 
     from skelact.stream import protocol as P
@@ -111,9 +217,14 @@ def run_e2e(model: str, streams: int, fps: float, duration: float, provider: str
     ready, result, window = ctx.Queue(), ctx.Queue(), ctx.Queue()
     stop = ctx.Event()
     rt = ctx.Process(target=runtime_proc, args=(model, provider, "tcp://127.0.0.1:*", "tcp://127.0.0.1:*",
-                                                ready, stop, result, batch_wait_ms, window), daemon=True)  # fmt: skip
+                                                ready, stop, result, batch_wait_ms, window, workers),
+                     daemon=True)  # fmt: skip
     rt.start()
-    in_ep, out_ep = ready.get(timeout=60)
+    got = ready.get(timeout=60 if workers == 1 else 180)  # a local Ray takes seconds to start
+    if got[0] == "error":
+        rt.join(10)
+        raise RuntimeError(f"the runtime with {workers} workers did not start: {got[1]}")
+    in_ep, out_ep = got
     zctx = zmq.Context()
     sub = sub_socket(zctx, out_ep, ["scores/", P.STATUS_TOPIC], hwm=0)  # unbounded: every score is measured
     names = [f"s{i:04d}" for i in range(streams)]
@@ -147,7 +258,7 @@ def run_e2e(model: str, streams: int, fps: float, duration: float, provider: str
     stats = [result.get(timeout=30) for _ in pubs]
     stop.set()
     rts = result.get(timeout=30)
-    rt.join(10)
+    rt.join(10 if workers == 1 else 30)  # the front stops its actors and its local Ray
     for p in pubs:
         p.join(5)
     sub.close()
@@ -156,19 +267,26 @@ def run_e2e(model: str, streams: int, fps: float, duration: float, provider: str
     pub_dropped = sum(s["dropped"] for s in stats)
     a = np.asarray(lat) if lat else np.asarray([np.nan])
     lost = max(0, sent - received)
+    gen_cpu = sum(s["cpu_s"] for s in stats)
+    by = {**rts["cpu_s_by_process"], "load_generator": gen_cpu, "subscriber": sub_cpu}
     return {
-        "streams": streams, "fps": fps, "duration_s": duration,
+        "streams": streams, "fps": fps, "duration_s": duration, "workers": workers,
         "frames_sent": sent, "scores_received": received,
         "e2e_ms_p50": float(np.percentile(a, 50)), "e2e_ms_p99": float(np.percentile(a, 99)),
         "e2e_ms_max": float(np.max(a)),
         "frames_dropped": int(pub_dropped + rts["frames_dropped"] + lost),
         "dropped_at_publisher": int(pub_dropped), "dropped_at_runtime": int(rts["frames_dropped"]),
         "frames_without_scores": int(lost),
-        # CPU seconds per second of the load window (1.0 = one core busy)
-        "runtime_cpu_share": rts["cpu_s"] / duration,
-        # runtime CPU milliseconds per frame it processed over the load window
-        "runtime_cpu_ms_per_frame": rts["cpu_s"] * 1000.0 / max(1, rts["window_frames"]),
-        "load_generator_cpu_share": sum(s["cpu_s"] for s in stats) / duration,
+        # CPU seconds per second of the load window (1.0 = one core busy); the runtime is
+        # the front plus its workers
+        "runtime_cpu_share": rts["runtime_cpu_s"] / duration,
+        # runtime CPU milliseconds (front + workers) per frame it processed over the load window
+        "runtime_cpu_ms_per_frame": rts["runtime_cpu_s"] * 1000.0 / max(1, rts["window_frames"]),
+        "load_generator_cpu_share": gen_cpu / duration,
         "subscriber_cpu_share": sub_cpu / duration,
+        # CPU seconds over the load window, per process (front, worker<i>, ray_system,
+        # load_generator, subscriber)
+        "cpu_s_by_process": by,
+        "frames_by_worker": rts["frames_by_worker"], "worker_restarts": rts["worker_restarts"],
         "infer_ms_per_frame_p50": float(np.percentile(rts["infer_ms"], 50)) if rts["infer_ms"] else None,
     }  # fmt: skip
