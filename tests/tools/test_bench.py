@@ -87,10 +87,10 @@ def test_bench_with_two_workers_reports_cpu_per_process(tmp_path, capsys):
     runtime_s = by["front"] + by["worker0"] + by["worker1"]
     assert r["runtime_cpu_share"] * r["duration_s"] == pytest.approx(runtime_s, rel=1e-6)
     assert 0 < r["runtime_cpu_ms_per_frame"] < 1000
-    # frames accounted: each stream's frames and its eos went to its worker; each frame got a score
+    # frames accounted: each accepted frame and each stream's eos went to its worker; the
+    # scores that arrived within the bench's window are at most one per frame
     assert r["frames_sent"] == streams * int(1.5 * 30)
     fw = r["frames_by_worker"]
     assert set(fw) == {"0", "1"} and min(fw.values()) > 0
-    assert sum(fw.values()) == r["scores_received"] + streams
-    if r["frames_dropped"] == 0:
-        assert r["scores_received"] == r["frames_sent"]
+    assert sum(fw.values()) == r["frames_sent"] - r["frames_dropped"] + streams
+    assert 0 < r["scores_received"] <= sum(fw.values()) - streams
