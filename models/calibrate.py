@@ -29,7 +29,7 @@ import time
 import numpy as np
 import torch
 
-from ..stream.events import EventConfig, EventTracker
+from ..stream.events import EventConfig
 from ..stream.smoothing import SmoothingConfig, smooth
 
 __all__ = ["ON_GRID", "MIN_FRAMES_GRID", "calibrate_decision", "clip_scores"]
@@ -55,15 +55,45 @@ def clip_scores(model, clips, smoothing: SmoothingConfig | None = None, device: 
     return out
 
 
+def _run_lengths(flag: np.ndarray) -> np.ndarray:
+    """(T,) length of the run of True ending at each frame (0 where False)."""
+    idx = np.arange(len(flag))
+    last_false = np.maximum.accumulate(np.where(flag, -1, idx))
+    return np.where(flag, idx - last_false, 0)
+
+
 def _starts(scores: np.ndarray, cfg: EventConfig, trigger: bool = False) -> list[tuple[int, int]]:
     """(class index, frame) of every start the state machine makes on (T, K) scores: the
     start's first frame (back-dated to the rise), or with ``trigger`` the frame that
-    decided it."""
-    tr = EventTracker(cfg, scores.shape[1])
+    decided it. Ordered by class, then frame.
+
+    The runtime's rules (``stream.events``), per class, without stepping a tracker frame by
+    frame: a start is decided where a run of frames >= ``on`` reaches ``min_frames`` while
+    no action of the class is open; the action stays open until ``min_gap`` consecutive
+    frames <= ``off`` (which also breaks every run >= ``on``). So the decided starts are the
+    frames where such a run reaches ``min_frames``, skipping those before the open
+    action's end. ``tests/models/test_calibrate.py`` checks this against ``EventTracker``.
+    """
+    s = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    k = s.shape[1]
+    ons, offs, mfs = cfg.ons(k), cfg.offs(k), cfg.min_frames_per_class(k)
     out = []
-    for i, s in enumerate(scores):
-        out += [(d.class_index, d.trigger_seq if trigger else d.seq)
-                for d in tr.update(i, i / 30.0, s) if d.type == "start"]  # fmt: skip
+    for c in range(k):
+        x = s[:, c]
+        high = _run_lengths(x >= ons[c])
+        cand = np.flatnonzero(high == mfs[c])
+        if not len(cand):
+            continue
+        live = x > offs[c]
+        ends = np.flatnonzero(_run_lengths(~live) == cfg.min_gap)  # an open action ends here
+        rise = np.maximum.accumulate(np.where(live & ~np.concatenate([[False], live[:-1]]), np.arange(len(x)), 0))
+        free_from = -1  # the first frame at which no action is open
+        for f in cand.tolist():
+            if f < free_from:
+                continue
+            out.append((c, f if trigger else int(rise[f])))
+            j = np.searchsorted(ends, f)
+            free_from = int(ends[j]) + 1 if j < len(ends) else len(x)
     return out
 
 

@@ -94,3 +94,39 @@ def test_a_negative_start_weighs_as_much_as_the_negatives_are_short():
     d = calibrate_decision([pos], [target], [neg], fps=30.0, negative_weight=1.0)
     assert d["on"] == [0.5] and d["calibration"]["per_class"][0] == {  # ties: the lowest (earliest)
         "recall": 1.0, "negative_starts": 1, "extra_starts": 0, "f1": 0.8}
+
+
+def _tracker_starts(scores, cfg, trigger):
+    from skelact.stream.events import EventTracker
+
+    tr = EventTracker(cfg, scores.shape[1])
+    out = []
+    for i, s in enumerate(scores):
+        out += [(d.class_index, d.trigger_seq if trigger else d.seq) for d in tr.update(i, i / 30.0, s)
+                if d.type == "start"]  # fmt: skip
+    return sorted(out)
+
+
+def test_the_vectorised_starts_equal_the_runtime_state_machine():
+    from skelact.models.calibrate import _starts
+    from skelact.stream.events import EventConfig
+
+    rng = np.random.default_rng(0)
+    n = 0
+    for trial in range(60):
+        k = int(rng.integers(1, 4))
+        t = int(rng.integers(1, 400))
+        # smooth-ish random walks in [0, 1], with plateaus around the thresholds and a few NaNs
+        x = np.clip(np.cumsum(rng.normal(0, 0.12, (t, k)), axis=0) % 2.0, 0, 2)
+        x = np.where(x > 1, 2 - x, x)
+        if trial % 5 == 0:
+            x[rng.random((t, k)) < 0.02] = np.nan
+        ons = rng.uniform(0.35, 0.9, k)
+        cfg = EventConfig(on_by_class=tuple(ons), off_by_class=tuple(ons - rng.uniform(0.05, 0.3, k)),
+                          min_frames_by_class=tuple(int(v) for v in rng.integers(1, 8, k)),
+                          min_gap=int(rng.integers(1, 8)))  # fmt: skip
+        for trigger in (False, True):
+            want = _tracker_starts(x, cfg, trigger)
+            assert sorted(_starts(x, cfg, trigger)) == want, (trial, trigger)
+            n += len(want)
+    assert n > 200  # the walks do cross the thresholds
