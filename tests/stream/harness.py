@@ -44,6 +44,22 @@ class Harness:
                 self.received.append(P.decode_pub(self.sub.recv_multipart()))
         return pred()
 
+    def replay_interleaved(self, seqs: dict, timeout: float) -> int:
+        """Send the sequences' messages (eos included) interleaved frame by frame, in the
+        dict's order; the number of messages once a status says every one was taken and no
+        stream is open (0 if that did not happen within ``timeout``)."""
+        from skelact.stream.sources.replay import sequence_messages
+
+        msgs = [list(sequence_messages(q, s)) for s, q in seqs.items()]
+        total = sum(map(len, msgs))
+        for k in range(max(map(len, msgs))):
+            for m in msgs:
+                if k < len(m):
+                    self.send(m[k][1])
+        done = self.wait_for(lambda: bool(self.bodies("status")) and self.bodies("status")[-1]["frames_in"] == total
+                             and self.bodies("status")[-1]["streams"] == 0, timeout)  # fmt: skip
+        return total if done else 0
+
     def bodies(self, prefix: str) -> list[dict]:
         return [b for t, b in self.received if t.startswith(prefix)]
 

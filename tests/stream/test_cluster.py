@@ -80,14 +80,7 @@ def test_ray_workers_equal_detect_and_report_each_worker(ray_local, step_model):
     pools: list[WorkerPool] = []
     h = Harness(ray_runtime(step_model, pools))
     try:
-        msgs = {s: list(sequence_messages(q, s)) for s, q in seqs.items()}
-        total = sum(map(len, msgs.values()))
-        for k in range(max(map(len, msgs.values()))):
-            for s in names:
-                if k < len(msgs[s]):
-                    h.send(msgs[s][k][1])
-        assert h.wait_for(lambda: h.bodies("status")[-1]["frames_in"] == total and
-                          h.bodies("status")[-1]["streams"] == 0, 30.0)  # fmt: skip
+        assert h.replay_interleaved(seqs, 30.0)
         h.poll(0.5)  # a status after the last expire carries the workers' stats
     finally:
         h.close()

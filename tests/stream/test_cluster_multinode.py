@@ -16,7 +16,6 @@ from skelact.stream.detector import DetectorConfig
 from skelact.stream.engine import Engine
 from skelact.stream.offline import detect_sequence
 from skelact.stream.runtime import Runtime, RuntimeConfig
-from skelact.stream.sources.replay import sequence_messages
 from skelact.stream.synthetic import make_sequence
 from skelact.stream.workers import WorkerPool, WorkerSpec, shard_of
 
@@ -88,14 +87,7 @@ def test_streams_on_both_nodes_equal_the_single_process_run(two_nodes, step_mode
                         status_interval_s=0.2, max_age_ms=0.0)  # fmt: skip
     h = Harness(Runtime(Engine(step_model), cfg, core=pool))
     try:
-        msgs = {s: list(sequence_messages(q, s)) for s, q in seqs.items()}
-        total = sum(map(len, msgs.values()))
-        for k in range(max(map(len, msgs.values()))):
-            for s in names:
-                if k < len(msgs[s]):
-                    h.send(msgs[s][k][1])
-        assert h.wait_for(lambda: h.bodies("status")[-1]["frames_in"] == total and
-                          h.bodies("status")[-1]["streams"] == 0, 60.0)  # fmt: skip
+        assert h.replay_interleaved(seqs, 60.0)
         h.poll(0.5)
     finally:
         h.close()

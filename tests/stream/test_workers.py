@@ -18,7 +18,6 @@ from skelact.stream.engine import Engine
 from skelact.stream.offline import detect_sequence
 from skelact.stream.protocol import EndOfStream, PoseFrame
 from skelact.stream.runtime import Runtime, RuntimeConfig
-from skelact.stream.sources.replay import sequence_messages
 from skelact.stream.synthetic import make_sequence
 from skelact.stream.workers import InProcessBackend, WorkerPool, WorkerSpec, shard_of
 
@@ -65,14 +64,8 @@ def test_pool_runtime_equals_detect_on_every_stream(step_model):
                         max_age_ms=0.0)  # fmt: skip
     h = Harness(Runtime(Engine(step_model), cfg, core=pool))
     try:
-        msgs = {s: list(sequence_messages(q, s)) for s, q in seqs.items()}
-        total = sum(map(len, msgs.values()))
-        for k in range(max(map(len, msgs.values()))):
-            for s in names:
-                if k < len(msgs[s]):
-                    h.send(msgs[s][k][1])
-        assert h.wait_for(lambda: h.bodies("status")[-1]["frames_in"] == total and
-                          h.bodies("status")[-1]["streams"] == 0, 20.0)  # fmt: skip
+        total = h.replay_interleaved(seqs, 20.0)
+        assert total
     finally:
         h.close()
     for s in names:
