@@ -18,9 +18,23 @@ bones are a fixed linear map of joint positions that the graph convolution can a
 compute from the joint stream. Each stream has its own network (no shared weights, as in
 the paper); PTLR's networks see both fused (all six channels), as the paper's F_fused.
 
-**ILG** (section III-C). Per stream a MIL network (this repo's cosine head and temporal
-attention pooling, ``mil_bce``, in place of BaS-Net's base/suppression branches) gives a
-class activation sequence A = frame softmax over K + 1. The temporal scale transform
+**ILG** (section III-C). Per stream a BaS-Net-style network (``ILGNet``): this repo's
+backbone and cosine head give frame logits s (N, T, K + 1); BaS-Net's filtering module (two
+temporal convolutions, kernel 3 and 1, and a sigmoid) gives a foreground weight w (N, T).
+BaS-Net's two branches: the *base* branch is our MIL (temporal attention pooling of s,
+``mil_bce``, background counted present in every video); the *suppression* branch pools
+``w * s`` (a linear classifier's logits of the filtered features ``w f``; with a cosine head
+the weight must go on the logits, since the head normalises f) and is trained with the
+background target 0; plus BaS-Net's L1 norm of w with weight 1e-4
+(``bas_losses``). The class activation sequence is
+``A = [w * softmax(s[:K]), 1 - w]`` (``bas_cas``): foreground weight times the class
+distribution among actions, background 1 - w. *Why*: our first version used the MIL CAS
+(frame softmax over K + 1) alone. MIL trains the background logit high in every video and the
+present classes high where they act, so the frame softmax split action frames between the
+class and background, never reaching 0.7, and the action scores never summed below 0.1:
+ILG selected 0 of 14,034 PRECOG frames and every later stage learned nothing. The
+suppression branch is what the paper's base network (BaS-Net) has for exactly this: it makes
+w separate action from background. The temporal scale transform
 ``ST(x, s)`` resamples the skeleton input linearly in time by a random factor
 s in [0.5, 2] (the paper's range; velocities are divided by s, since motion per frame
 shrinks when time is stretched). Losses, Eq. 5: ``L_mil(joint) + L_mil(motion) +
@@ -60,11 +74,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .heads import attention_pool
 from .losses import mil_bce
 
 __all__ = [
     "IGNORE_INDEX",
+    "ILGNet",
     "MultiresConfig",
+    "bas_cas",
+    "bas_losses",
     "RTSNet",
     "cross_stream_loss",
     "ilg_labels",
@@ -95,7 +113,8 @@ class MultiresConfig:
     (the paper's RGB 1 and flow 1.5). ``high`` / ``low``: ILG thresholds (0.7, 0.1).
     ``thetas``: PTLR's theta_p per stage (0.7, 0.65, 0.6, 0.55). ``branches``: M, RTS
     branches (3). ``rounds``: PTLR stages (3, the paper's best). ``multires`` /
-    ``cross_stream``: the ablation switches.
+    ``cross_stream``: the ablation switches. ``norm_weight``: BaS-Net's weight of the L1 norm
+    of the foreground weights (1e-4).
     """
 
     alpha: float = 0.5
@@ -110,6 +129,7 @@ class MultiresConfig:
     rounds: int = 3
     multires: bool = True
     cross_stream: bool = True
+    norm_weight: float = 1e-4
 
 
 def stage_threshold(cfg: MultiresConfig, stage: int) -> float:
@@ -185,6 +205,27 @@ def _threshold(a: torch.Tensor, video: torch.Tensor, high: float, is_bg: Callabl
     return torch.where(best >= high, cls, out)
 
 
+def bas_cas(logits: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The ILG class activation sequence (N, T, K+1) from frame logits (N, T, K+1) and
+    foreground weights w (N, T) in [0, 1]: ``[w * softmax(logits[:K]), 1 - w]`` (sums to 1)."""
+    return torch.cat([w[..., None] * torch.softmax(logits[..., :-1], -1), (1.0 - w)[..., None]], -1)
+
+
+def bas_losses(logits: torch.Tensor, w: torch.Tensor, video: torch.Tensor, tau: float,
+               mask: torch.Tensor | None = None, norm_weight: float = 1e-4) -> torch.Tensor:  # fmt: skip
+    """BaS-Net's objective on our heads: ``L_base + L_supp + norm_weight * mean(w)``.
+
+    logits (N, T, K+1), w (N, T), video (N, K+1) multi-hot. ``L_base`` = ``mil_bce`` of the
+    attention-pooled logits (background target 1); ``L_supp`` = the same BCE of the pooled
+    ``w * logits`` with background target 0; the norm term is the mean of w over real frames."""
+    base = mil_bce(attention_pool(logits, tau, mask), video)
+    y = video.to(logits.dtype).clone()
+    y[..., -1] = 0.0
+    r = attention_pool(logits * w[..., None], tau, mask)
+    supp = F.binary_cross_entropy_with_logits(r, y, reduction="none").sum(-1).mean()
+    return base + supp + norm_weight * _frame_mean(w, mask)
+
+
 def upsample_cas(branch_probs: Sequence[torch.Tensor], factors: Sequence[int], length: int) -> torch.Tensor:
     """The RTS combination block: each (N, T_m, C1) branch CAS repeated ``factor`` times along
     time (low-res frame t covers frames t f .. t f + f - 1), cut to ``length``, then averaged."""
@@ -242,6 +283,31 @@ def ptlr(labels: object, train: Callable[[str, object], object], relabel: Callab
 
 
 # ----------------------------------------------------------------------------- networks
+
+
+class ILGNet(nn.Module):
+    """An ILG teacher for one stream: an ``ActionNet`` (one head) plus BaS-Net's filtering
+    module on its features (non-causal: a teacher only). ``forward`` -> (logits (N, T, K+1),
+    w (N, T)); ``cas`` -> ``bas_cas``."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        d = net.cfg.feature_dim
+        self.filter = nn.Sequential(nn.Conv1d(d, d, 3, padding=1), nn.ReLU(), nn.Conv1d(d, 1, 1))
+
+    @property
+    def tau(self) -> float:
+        return float(self.net.cfg.tau)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.net.backbone(x)  # (N, T, D)
+        logits = self.net.heads[0](f)
+        w = torch.sigmoid(self.filter(f.transpose(1, 2)))[:, 0]  # (N, T)
+        return logits, w
+
+    def cas(self, x: torch.Tensor) -> torch.Tensor:
+        return bas_cas(*self(x))
 
 
 class RTSNet(nn.Module):
@@ -355,26 +421,24 @@ def multires_pseudo_labels(clips: list, tcfg, model_cfg, device: str = "cpu",
 
     # --- ILG: one MIL network per stream, multi-resolution and cross-stream consistency
     torch.manual_seed(tcfg.seed * 7919 + 1)
-    nets = nn.ModuleList([build_model(replace(one_head, channels=3)), build_model(replace(one_head, channels=3))])
+    nets = nn.ModuleList([ILGNet(build_model(replace(one_head, channels=3))) for _ in range(2)])
 
     def ilg_loss(net: nn.ModuleList, batch: dict, rng: np.random.Generator) -> torch.Tensor:
         mask = batch["mask"]
-        xs = _streams(batch["x"])
-        logits = [n(x)[0] for n, x in zip(net, xs)]  # (N, T, C1) each
-        loss = sum(mil_bce(n.video_logits(lg[None], mask)[0], batch["video"]) for n, lg in zip(net, logits))
-        probs = [torch.softmax(lg, -1) for lg in logits]
+        outs = [n(x) for n, x in zip(net, _streams(batch["x"]))]  # (logits, w) per stream
+        loss = sum(bas_losses(lg, w, batch["video"], n.tau, mask, cfg.norm_weight) for n, (lg, w) in zip(net, outs))
+        probs = [bas_cas(lg, w) for lg, w in outs]
         if cfg.cross_stream:
             loss = loss + cfg.alpha * cross_stream_loss(probs[0], probs[1], mask)
         if cfg.multires:
             s = float(rng.uniform(*cfg.scale_range))
             xh, mh = _scaled_input(batch["x"], mask, s)
-            for w, n, p, x in zip((cfg.beta, cfg.gamma), net, probs, _streams(xh)):
-                loss = loss + w * multires_consistency_loss(p, torch.softmax(n(x)[0], -1), mh)
+            for wt, n, p, x in zip((cfg.beta, cfg.gamma), net, probs, _streams(xh)):
+                loss = loss + wt * multires_consistency_loss(p, n.cas(x), mh)
         return loss
 
     _fit(nets, clips, ilg_loss, epochs, tcfg, device, tcfg.seed * 7919 + 1, "ILG")
-    cas = [_predict(lambda x, n=n, i=i: torch.softmax(n(_streams(x)[i])[0], -1), clips, device)
-           for i, n in enumerate(nets)]  # fmt: skip
+    cas = [_predict(lambda x, n=n, i=i: n.cas(_streams(x)[i]), clips, device) for i, n in enumerate(nets)]
     labels = [ilg_labels(a, b, v, cfg.stream_weights, cfg.high, cfg.low).numpy()
               for a, b, v in zip(cas[0], cas[1], videos)]  # fmt: skip
     log.info("multires ILG labels: %s", _stats(labels, k))

@@ -12,8 +12,10 @@ in batches of ``batch_size``. Per batch, by supervision/method:
 * ``point/lacp``:  the same + completeness learning (optimal-sequence search, score and
                    feature contrast), ``models/lacp.py``.
 * ``segment/segment``: L = L_cls + 0.1 L_segment + 1e-4 L_sphere + 0.02 L_prop (top-k MIL,
-                   partial segment, sphere and propagation losses; two heads = the
-                   classification and localization modules), ``models/segment.py``.
+                   partial segment, sphere and (normalised) propagation losses; two heads =
+                   the classification and localization modules) + L_frame + L_bg (frame
+                   cross-entropy at the labelled segment frames and at pseudo-background
+                   frames: what teaches the served per-frame softmax), ``models/segment.py``.
 * ``video/multires``: offline, non-causal teachers make frame pseudo labels from video
                    labels (multi-resolution consistency on joint and motion streams, then
                    progressive temporal label refinement, ``models/multires.py``) before

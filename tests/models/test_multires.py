@@ -9,12 +9,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from skelact.models.config import model_config
 from skelact.models.multires import (
     IGNORE_INDEX,
+    ILGNet,
     MultiresConfig,
     RTSNet,
+    bas_cas,
+    bas_losses,
     cross_stream_loss,
     ilg_labels,
     multires_consistency_loss,
@@ -178,3 +182,41 @@ def test_ilg_stream_networks_take_three_channels_and_the_losses_have_gradients()
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for n in nets for p in n.parameters() if p.grad is not None)
     assert np.isfinite(loss.item()) and loss.item() > 0
+
+
+def test_bas_cas_is_foreground_times_class_distribution():
+    logits = torch.tensor([[[math.log(3.0), 0.0, 5.0], [0.0, 0.0, -5.0]]])  # 2 classes + background
+    w = torch.tensor([[0.8, 0.05]])
+    a = bas_cas(logits, w)[0]
+    # frame 0: 0.8 * (3/4, 1/4), background 0.2; frame 1: 0.05 * (1/2, 1/2), background 0.95
+    assert a.tolist() == [pytest.approx([0.6, 0.2, 0.2]), pytest.approx([0.025, 0.025, 0.95])]
+    # the background logit plays no part: only w splits action from background
+    video = torch.tensor([1.0, 0.0, 1.0])
+    assert ilg_labels(a, a, video).tolist() == [I, 2]  # 0.6 < 0.7: ignored; actions sum 0.05: background
+
+
+def test_bas_losses_by_hand():
+    """tau -> 0 pools the frame mean: base = BCE(mean s, y with bg 1), supp = BCE(mean w s, y with bg 0)."""
+    logits = torch.tensor([[[2.0, -1.0, 1.0], [0.0, -1.0, 3.0]]])
+    w = torch.tensor([[1.0, 0.0]])
+    video = torch.tensor([[1.0, 0.0, 0.0]])
+    got = bas_losses(logits, w, video, tau=0.0, norm_weight=0.5).item()
+
+    def bce(r, y):
+        return F.binary_cross_entropy_with_logits(torch.tensor(r), torch.tensor(y), reduction="sum").item()
+
+    base = bce([1.0, -1.0, 2.0], [1.0, 0.0, 1.0])
+    supp = bce([1.0, -0.5, 0.5], [1.0, 0.0, 0.0])
+    assert got == pytest.approx(base + supp + 0.5 * 0.5)
+
+
+def test_ilg_net_gives_a_distribution_and_gradients_to_the_filter():
+    torch.manual_seed(0)
+    cfg = replace(model_config("causal", num_classes=2, widths=(8, 8), dilations=(1, 2)), channels=3)
+    net = ILGNet(build_model(cfg))
+    x = torch.randn(2, 16, 1, 20, 3)
+    logits, w = net(x)
+    assert logits.shape == (2, 16, 3) and w.shape == (2, 16) and ((w > 0) & (w < 1)).all()
+    assert torch.allclose(net.cas(x).sum(-1), torch.ones(2, 16))
+    bas_losses(logits, w, torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]]), net.tau).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.filter.parameters())

@@ -13,10 +13,13 @@ from skelact.models.segment import (
     SegmentConfig,
     SegmentFileError,
     _psi,
+    background_loss,
     partial_segment_loss,
     propagation_loss,
+    pseudo_background,
     read_segments_csv,
     sample_segments,
+    segment_frame_loss,
     segment_frames,
     segment_loss,
     segment_rng,
@@ -129,15 +132,51 @@ def test_partial_segment_loss_by_hand():
 
 
 def test_propagation_loss_by_hand():
-    feats = torch.tensor([[[1.0, 0.0], [2.0, 0.0], [0.0, 1.0]]])  # S = [[1,1,0],[1,1,0],[0,0,1]]
+    feats = torch.tensor([[[1.0, 0.0], [1.0, 0.0], [-2.0, 0.0]]])  # clip mean 0: S = [[1,1,0],[1,1,0],[0,0,1]]
     cas = torch.tensor([[[1.0, 7.0], [3.0, -7.0], [5.0, 0.0]]])  # background column is not propagated
-    # pairs (0,1) and (1,0): 2 * (1 - 3)^2 = 8
-    assert propagation_loss(cas, feats, None, 1).item() == pytest.approx(8.0)
-    assert propagation_loss(cas, feats, None, 2).item() == pytest.approx(2.0)  # / L^2
-    anti = torch.tensor([[[1.0, 0.0], [2.0, 0.0], [-1.0, 0.0]]])  # negative similarity: clamped to 0
-    assert propagation_loss(cas, anti, None, 1).item() == pytest.approx(8.0)
-    mask = torch.tensor([[True, False, True]])
-    assert propagation_loss(cas, feats, mask, 1).item() == pytest.approx(0.0)
+    # pairs (0,1) and (1,0): 2 * (1 - 3)^2 = 8, over sum(S) = 5
+    assert propagation_loss(cas, feats, None).item() == pytest.approx(8.0 / 5.0)
+    # centred and normalised: a shift of every feature and a change of scale change nothing
+    moved = feats * 3.0 + torch.tensor([10.0, 4.0])
+    assert propagation_loss(cas, moved, None).item() == pytest.approx(8.0 / 5.0)
+    # ... and neither does the clip length: the same clip twice over (32 / 20) has the same mean
+    assert propagation_loss(cas.repeat(1, 2, 1), feats.repeat(1, 2, 1), None).item() == pytest.approx(8.0 / 5.0)
+    mask = torch.tensor([[True, False, True]])  # frames 0 and 2 left: opposite after centring
+    assert propagation_loss(cas, feats, mask).item() == pytest.approx(0.0)
+
+
+def test_segment_frame_and_background_losses_by_hand():
+    logits = torch.tensor([[[0.0, math.log(3.0)], [0.0, 0.0], [math.log(3.0), 0.0]]])  # class 0, background
+    seg = torch.tensor([[0, -1, 0]])
+    # frame 0: p(class 0) = 1/4, frame 2: 3/4; mean over the labelled frames
+    assert segment_frame_loss(logits, seg).item() == pytest.approx((math.log(4.0) + math.log(4.0 / 3.0)) / 2)
+    mask = torch.tensor([[True, True, False]])
+    assert segment_frame_loss(logits, seg, mask).item() == pytest.approx(math.log(4.0))
+    assert segment_frame_loss(logits, torch.full((1, 3), -1)).item() == 0.0
+    bkg = torch.tensor([[True, True, False]])  # background target: 3/4 and 1/2
+    assert background_loss(logits, bkg).item() == pytest.approx((math.log(4.0 / 3.0) + math.log(2.0)) / 2)
+    two = torch.cat([logits, logits])  # a clip with no background frame is left out of the mean
+    assert background_loss(two, torch.tensor([[True, True, False], [False] * 3])).item() == pytest.approx(
+        background_loss(logits, bkg).item())  # fmt: skip
+
+
+def test_pseudo_background_takes_the_most_background_unlabelled_frames():
+    score = torch.tensor([[0.9, 0.1, 0.8, 0.2, 0.7, 0.3, 0.95, 0.6, 0.5, 0.4]])
+    seg = torch.full((1, 10), -1)
+    seg[0, 6] = 2  # labelled, never background though it scores highest
+    act = torch.tensor([True])
+    # 9 unlabelled frames, fraction 0.25 -> ceil(2.25) = 3: frames 0 (0.9), 2 (0.8), 4 (0.7)
+    got = pseudo_background(score, seg, act, None, 0.25, guard=0)
+    assert torch.nonzero(got[0]).flatten().tolist() == [0, 2, 4]
+    # guard 2 keeps frames 4..8 out: next best are 9 (0.4) after 0 and 2
+    got = pseudo_background(score, seg, act, None, 0.25, guard=2)
+    assert torch.nonzero(got[0]).flatten().tolist() == [0, 2, 9]
+    # a clip without any action: every real frame is background
+    mask = torch.ones(1, 10, dtype=torch.bool)
+    mask[0, 8:] = False
+    got = pseudo_background(score, seg, torch.tensor([False]), mask, 0.25, guard=2)
+    assert got[0].tolist() == [True] * 8 + [False] * 2
+    assert not pseudo_background(score, seg, act, None, 0.0).any()
 
 
 def test_sphere_margin_function():
@@ -173,7 +212,8 @@ def test_segment_loss_combines_switches_and_gradients():
     mask[1, 10:] = False
     cfg = SegmentConfig(frames_per_segment=3)
     loss, parts = segment_loss(logits, feats, mask, seg, video, weight, cfg)
-    want = parts["cls"] + 0.1 * parts["psl"] + 1e-4 * parts["sphere"] + 0.02 * parts["prop"]
+    want = (parts["cls"] + 0.1 * parts["psl"] + 1e-4 * parts["sphere"] + 0.02 * parts["prop"]
+            + parts["frame"] + parts["bg"])  # fmt: skip
     assert loss.item() == pytest.approx(want, rel=1e-5)
     assert all(v > 0 for v in parts.values())
     loss.backward()
@@ -182,7 +222,10 @@ def test_segment_loss_combines_switches_and_gradients():
     off = SegmentConfig(frames_per_segment=3, use_psl=False, use_sphere=False, use_propagation=False)
     loss2, parts2 = segment_loss(logits, feats, mask, seg, video, weight, off)
     assert parts2["psl"] == parts2["sphere"] == parts2["prop"] == 0.0
-    assert loss2.item() == pytest.approx(parts2["cls"])
+    assert loss2.item() == pytest.approx(parts2["cls"] + parts2["frame"] + parts2["bg"])
+    # the frame terms: both heads, labelled frames against their class
+    want_frame = torch.stack([segment_frame_loss(lg, seg, mask) for lg in logits]).mean()
+    assert parts2["frame"] == pytest.approx(want_frame.item())
     with pytest.raises(ValueError, match="two heads"):
         segment_loss(logits[:1], feats, mask, seg, video, weight, cfg)
 
