@@ -444,9 +444,10 @@ def train(train_ds: Dataset, cfg: TrainConfig, model_cfg: ModelConfig | None = N
                                           clip_scores(model, held_out), cfg.fps)  # fmt: skip
         else:  # point labels (segment labels: their centres): a start near the point finds the instance
             pts = [c.points if c.points is not None else _segment_centres(c.segments) for c in positives]
+            point = cfg.supervision == "point"  # points: decided within -0.5/+1.0 s; segment centres: 2 s before
             decision = calibrate_decision(clip_scores(model, positives), None, clip_scores(model, held_out), cfg.fps,
-                                          pos_instances=[point_instances(p, cfg.fps) for p in pts],
-                                          by_trigger=cfg.supervision == "point")  # fmt: skip
+                                          pos_instances=[point_instances(p, cfg.fps, before_s=0.5 if point else 2.0)
+                                                         for p in pts], by_trigger=point)  # fmt: skip
         data_extra["decision"] = decision
         for name in ("last.ckpt", "best.ckpt"):
             if (out / name).is_file():
