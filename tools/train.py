@@ -82,6 +82,21 @@ def _int_list(text: str) -> tuple[int, ...]:
     return vals
 
 
+def _count(minimum: int):
+    """argparse type: an integer >= ``minimum`` (0 would otherwise silently mean "default")."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return v
+
+    return parse
+
+
 def _float_triple(text: str) -> tuple[float, float, float]:
     try:
         vals = tuple(float(v) for v in text.split(","))
@@ -213,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--point-at", choices=["gaussian", "uniform", "center"], default=None,
                    help="--supervision point on data with intervals: where each instance's labelled frame "
                         "is drawn (seeded per sequence; default gaussian around the centre)")
-    p.add_argument("--segment-frames", type=int, default=None,
+    p.add_argument("--segment-frames", type=_count(1), default=None,
                    help="--supervision segment: model frames per labelled segment (default: the paper's 16 "
                         "frames at 30 fps scaled to the model fps, round(16/30*fps))")
     p.add_argument("--segments-per-instance", type=int, choices=[1, 2], default=None,
@@ -225,10 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segment-weights", type=_float_triple, default=None, metavar="A,B,G",
                    help="--supervision segment: weights of the partial segment, sphere and propagation "
                         "losses (default 0.1,0.0001,0.02, the paper's)")
-    p.add_argument("--ptlr-rounds", type=int, default=None,
+    p.add_argument("--ptlr-rounds", type=_count(0), default=None,
                    help="--method multires: rounds of progressive temporal label refinement (default 3, the "
                         "paper's best; 0 = initial labels only)")
-    p.add_argument("--teacher-epochs", type=int, default=None,
+    p.add_argument("--teacher-epochs", type=_count(1), default=None,
                    help="--method multires: epochs of each teacher stage (ILG, then OTS and RTS per round; "
                         "default: epochs/4, at least 1)")
     p.add_argument("--ablate", action="append", default=None, metavar="PART[,PART]",

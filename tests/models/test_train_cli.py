@@ -52,6 +52,10 @@ def test_full_supervision_from_intervals_with_a_chosen_shape(synthetic_dir, tmp_
 @pytest.mark.parametrize("args, message", [
     (["--widths", "8,0"], "positive integers"),
     (["--widths", "8,x"], "comma-separated"),
+    (["--segment-frames", "0"], "integer >= 1"),  # 0 used to mean the default, silently
+    (["--teacher-epochs", "0"], "integer >= 1"),
+    (["--ptlr-rounds", "-1"], "integer >= 0"),
+    (["--ptlr-rounds", "two"], "expected an integer"),
 ])  # fmt: skip
 def test_bad_shape_arguments_are_usage_errors(synthetic_dir, tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as e:
