@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ..stream.layouts import CANONICAL
 from .config import ModelConfig
@@ -112,16 +113,24 @@ class AdaptiveGraphConv(nn.Module):
         """(N, C_in, T, W) -> (N, C_out, T, W); frame t uses only frame t."""
         n, c, t, w = x.shape
         k = self.num_subsets
-        adj = (self.A + self.B).unsqueeze(0).unsqueeze(2)  # (1, K, 1, W, W)
+        z = torch.einsum("nctv,kvw->nkctw", x, self.A + self.B)  # the fixed and learned graphs
         if self.adaptive:
-            th = self.theta(x).reshape(n, k, self.c_embed, t, w)
-            ph = self.phi(x).reshape(n, k, self.c_embed, t, w)
-            att = torch.einsum("nkctv,nkctw->nktvw", th, ph) / self.c_embed
-            adj = adj + torch.softmax(att, dim=-2)  # normalise over senders v
-        else:
-            adj = adj.expand(n, k, t, w, w)
-        z = torch.einsum("nctv,nktvw->nkctw", x, adj).reshape(n, k * c, t, w)
-        return F.relu(self.bn(self.conv(z)) + self.down(x))
+            if self.training and torch.is_grad_enabled():
+                # the per-frame (N, K, T, W, W) attention is most of a training step's memory:
+                # keep only its input and recompute it in the backward pass
+                z = z + checkpoint(self._attend, x, use_reentrant=False)
+            else:
+                z = z + self._attend(x)
+        return F.relu(self.bn(self.conv(z.reshape(n, k * c, t, w))) + self.down(x))
+
+    def _attend(self, x: torch.Tensor) -> torch.Tensor:
+        """The data-dependent graph C_k applied to x: (N, C, T, W) -> (N, K, C, T, W)."""
+        n, _, t, w = x.shape
+        k = self.num_subsets
+        th = self.theta(x).reshape(n, k, self.c_embed, t, w) / self.c_embed  # scaled before the product: fewer elements
+        ph = self.phi(x).reshape(n, k, self.c_embed, t, w)
+        att = torch.softmax(torch.einsum("nkctv,nkctw->nktvw", th, ph), dim=-2)  # over senders v
+        return torch.einsum("nctv,nktvw->nkctw", x, att)
 
     def forward_frame(self, x: torch.Tensor) -> torch.Tensor:
         """``forward`` for one frame, (N, C_in, 1, W): the same maths arranged for step

@@ -91,6 +91,7 @@ __all__ = [
     "read_predictions",
     "read_segments_csv",
     "read_start_events",
+    "restrict_gt",
 ]
 
 GT_COLUMNS = ("sequence", "class_id", "start_frame", "end_frame")
@@ -255,6 +256,19 @@ def load_gt(path: Path, split: str | None = None, points: bool = False) -> Groun
     if pts or (points and ds.label_kind == "point"):
         gt.kind, gt.points = "point", pts
     return gt
+
+
+def restrict_gt(gt: GroundTruth, class_ids) -> GroundTruth:
+    """Ground truth of ``class_ids`` only (segments and points of other classes dropped);
+    InputError naming ids the ground truth never labels."""
+    keep = {int(c) for c in class_ids}
+    seen = {g[1] for g in gt.segments} | {p[1] for p in gt.points}
+    absent = sorted(keep - seen)
+    if absent:
+        raise InputError(f"--classes: class id(s) {', '.join(map(str, absent))} have no ground-truth "
+                         f"instance here (labelled: {', '.join(map(str, sorted(seen))) or 'none'})")  # fmt: skip
+    return GroundTruth([g for g in gt.segments if g[1] in keep], sequences=gt.sequences, lengths=gt.lengths,
+                       names=gt.names, kind=gt.kind, points=[p for p in gt.points if p[1] in keep])  # fmt: skip
 
 
 def _is_int(x: object) -> bool:

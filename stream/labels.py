@@ -210,6 +210,21 @@ class Labels:
     def from_video(cls, class_ids: Iterable[int]) -> Labels:
         return cls("video", video=tuple(sorted(set(int(c) for c in class_ids))))
 
+    def restrict(self, class_ids: Iterable[int]) -> Labels:
+        """The same labels with only ``class_ids`` kept: other classes' instances (frames,
+        intervals, points) become background, and leave the video-level set."""
+        keep = {int(c) for c in class_ids}
+        if self.kind == "frame" and self.frame is not None:
+            frame = np.where(np.isin(self.frame, list(keep)), self.frame, self.background)
+            return Labels.from_frames(frame, self.background)
+        if self.kind == "interval":
+            return Labels.from_intervals([iv for iv in self.intervals if iv.class_id in keep], self.background)
+        if self.kind == "point":
+            return Labels.from_points([p for p in self.points if p.class_id in keep], self.background)
+        if self.kind == "video":
+            return Labels.from_video(c for c in self.video if c in keep)
+        return self
+
     def has(self, kind: str) -> bool:
         """Whether labels of ``kind`` are available (given or derivable)."""
         order = {"frame": 0, "interval": 1, "point": 2, "video": 3, "none": 4}

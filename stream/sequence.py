@@ -107,6 +107,25 @@ class Dataset:
         """Action class ids, sorted, background excluded: the model's output order."""
         return sorted(c for c in self.classes if c != self.background_id)
 
+    def restrict(self, class_ids) -> Dataset:
+        """A dataset view that knows only the action classes ``class_ids``: instances of
+        every other class become background (their frames stay in the recordings).
+        Raises KeyError naming ids the dataset does not define."""
+        ids = sorted({int(c) for c in class_ids})
+        unknown = [c for c in ids if c not in self.classes or c == self.background_id]
+        if unknown:
+            raise KeyError(f"dataset {self.name!r} has no action class {', '.join(map(str, unknown))}; "
+                           f"its classes are {', '.join(map(str, self.class_ids))}")
+        if not ids:
+            raise KeyError(f"dataset {self.name!r}: no classes given to keep")
+        seqs = {}
+        for k, s in self.sequences.items():
+            seqs[k] = Sequence(id=s.id, joints=s.joints, layout=s.layout, fps=s.fps, t=s.t,
+                               labels=s.labels.restrict(ids), units=s.units, meta=s.meta)  # fmt: skip
+        classes = {c: n for c, n in self.classes.items() if c in ids or c == self.background_id}
+        return Dataset(name=self.name, sequences=seqs, classes=classes, background_id=self.background_id,
+                       label_kind=self.label_kind, splits=self.splits, meta=self.meta)  # fmt: skip
+
     def split(self, name: str) -> Dataset:
         """A dataset view holding only the sequences of split ``name`` (e.g. 'train')."""
         if name not in self.splits:

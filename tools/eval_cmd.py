@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "overlap the model's classes (comma-separated, or 'none'). Time outside their "
                         "labelled instances is out of domain, and a start there is a false start: prints "
                         "false starts per stream-hour instead of mAP (points count 2 s before to 0.5 s after)")
+    p.add_argument("--classes", type=_class_ids, default=None, metavar="IDS",
+                   help="score only these ground-truth class ids (comma-separated), e.g. the classes a "
+                        "model trained with `skelact train --classes` knows; the others' instances and "
+                        "predictions are left out")
     p.add_argument("--json", default=None, metavar="OUT", help="write the results as a JSON dictionary")
     p.add_argument("--plot", default=None, type=suffix_type(*PLOT_SUFFIXES), metavar="OUT.png",
                    help="also draw per-class detection AP as a bar chart (.png, .svg or .pdf): one bar per "
@@ -103,6 +107,13 @@ def _seconds(text: str) -> float:
             f"expected finite seconds >= 0, got {text} (BEFORE counts back from the point: "
             "--window 0.5 1.0 is [-0.5 s, +1.0 s])")
     return value
+
+
+def _class_ids(text: str) -> list[int]:
+    ids = _id_list(text)
+    if not ids:
+        raise argparse.ArgumentTypeError(f"expected comma-separated class ids, got {text!r}")
+    return ids
 
 
 def _windows(parser: argparse.ArgumentParser, pairs: list[list[float]] | None) -> list[tuple[float, float]]:
@@ -249,11 +260,14 @@ def main(argv: list[str]) -> int:
         load_gt,
         load_scores,
         read_predictions,
+        restrict_gt,
     )
 
     tious = [float(x) for x in (args.tiou or [0.1, 0.2, 0.3, 0.4, 0.5])]
     try:
         gt = load_gt(Path(args.gt), args.split, points=True)
+        if args.classes is not None:
+            gt = restrict_gt(gt, args.classes)
     except InputError as e:
         print(f"skelact eval: {e}", file=sys.stderr)
         return 2

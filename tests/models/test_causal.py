@@ -135,3 +135,26 @@ def test_agcn_any_length(T):
         p = model.infer(torch.randn(2, T, 2, 20, 6))
     assert p.shape == (2, T, 4)
     assert not hasattr(model, "step")
+
+
+def test_recomputed_attention_gives_the_same_outputs_and_gradients():
+    """Training recomputes the adaptive graph's attention in the backward pass; outputs and
+    gradients must equal a plain forward (the attention computed once and kept)."""
+    from skelact.models.agcn import AdaptiveGraphConv, skeleton_graph
+
+    torch.manual_seed(0)
+    gcn = AdaptiveGraphConv(6, 8, skeleton_graph(1), adaptive=True, embed_ratio=4).train()
+    x = torch.randn(2, 6, 9, gcn.nodes, requires_grad=True)
+    y = gcn(x)  # training mode with grad: the checkpointed path
+    (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
+    grads = [x.grad.clone()] + [p.grad.clone() for p in gcn.parameters()]
+
+    x2 = x.detach().clone().requires_grad_(True)
+    gcn.zero_grad()
+    n, c, t, w = x2.shape
+    z = torch.einsum("nctv,kvw->nkctw", x2, gcn.A + gcn.B) + gcn._attend(x2)  # plain autograd
+    y2 = torch.relu(gcn.bn(gcn.conv(z.reshape(n, -1, t, w))) + gcn.down(x2))
+    (y2 * torch.arange(y2.numel()).reshape(y2.shape).sin()).sum().backward()
+    torch.testing.assert_close(y, y2)
+    for a, b in zip(grads, [x2.grad] + [p.grad for p in gcn.parameters()]):
+        torch.testing.assert_close(a, b)

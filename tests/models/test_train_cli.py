@@ -183,3 +183,35 @@ def test_multires_resume_without_stored_labels_fails_clearly(synthetic_dir, tmp_
                    "--out", str(tmp_path / "m")])  # fmt: skip
     err = capsys.readouterr().err
     assert rc == 2 and "holds no multires pseudo labels" in err and "Traceback" not in err
+
+
+def test_classes_restricts_the_label_set_and_survives_resume(synthetic_dir, tmp_path, capsys):
+    out = tmp_path / "two"
+    base = ["--data", str(synthetic_dir), "--supervision", "full", "--out", str(out), "--crop-frames", "64",
+            "--threads", "1", "--widths", "8,8", "--dilations", "1,2", "--classes", "4,2,4"]  # fmt: skip
+    assert cli.main([*base, "--epochs", "1"]) == 0
+    assert "classes: 2 " in capsys.readouterr().out
+    model, info = load_checkpoint(out / "last.ckpt")
+    assert [c["id"] for c in info["classes"]] == [2, 4] and model.cfg.num_classes == 2
+    assert info["train_config"]["classes"] == [2, 4]
+    # the stored restriction applies again on resume (a mismatch would refuse: other classes)
+    assert cli.main(["--data", str(synthetic_dir), "--out", str(out), "--resume", str(out / "last.ckpt"),
+                     "--epochs", "2", "--threads", "1"]) == 0  # fmt: skip
+    assert load_checkpoint(out / "last.ckpt")[1]["extra"]["epoch"] == 1
+
+
+@pytest.mark.parametrize("value, message", [("99", "has no action class 99"), ("x", "class ids")])
+def test_unknown_classes_fail_in_one_line(synthetic_dir, tmp_path, capsys, value, message):
+    with pytest.raises(SystemExit) if value == "x" else _no_exit():
+        rc = cli.main(["--data", str(synthetic_dir), "--supervision", "full", "--out", str(tmp_path / "o"),
+                       "--epochs", "1", "--classes", value])  # fmt: skip
+        assert rc == 2
+    assert message in capsys.readouterr().err
+
+
+class _no_exit:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

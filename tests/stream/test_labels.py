@@ -76,3 +76,16 @@ def test_labels_kinds_and_derivations():
         pt.frames(5)
     with pytest.raises(ValueError):
         Interval(5, 2, 1)
+
+
+def test_restrict_turns_other_classes_into_background():
+    frame = np.array([0, 1, 1, 0, 2, 2, 3, 0])
+    lab = Labels.from_frames(frame).restrict([2, 3])
+    assert lab.kind == "frame" and lab.frame.tolist() == [0, 0, 0, 0, 2, 2, 3, 0]
+    assert lab.video == (2, 3) and [iv.class_id for iv in lab.intervals] == [2, 3]
+    ivs = Labels.from_intervals([Interval(0, 4, 1), Interval(6, 9, 2)]).restrict([2])
+    assert ivs.kind == "interval" and ivs.intervals == (Interval(6, 9, 2),) and ivs.video == (2,)
+    pts = Labels.from_points([Point(3, 1), Point(8, 5)]).restrict([5])
+    assert pts.points == (Point(8, 5),) and pts.video == (5,)
+    assert Labels.from_video([1, 4]).restrict([4, 7]).video == (4,)
+    assert Labels("none").restrict([1]).kind == "none"

@@ -165,3 +165,15 @@ def test_ood_needs_a_dataset_and_json_lines(tmp_path, capsys):
     assert "not a JSON line" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--gt", str(precog_path()), "--pred", str(bad), "--ood-overlap", "kicks"])
+
+
+def test_classes_scores_only_the_chosen_ground_truth(tmp_path, gt_csv, capsys):
+    # class 2 is never predicted: over all classes mAP is halved, over class 1 alone it is perfect
+    pred = write_csv(tmp_path / "pred.csv", PRED_HEADER, [(*r, 0.9) for r in GT_ROWS if r[1] == 1])
+    rc, res = run(["--gt", str(gt_csv), "--pred", str(pred)], tmp_path)
+    assert rc == 0 and res["detection_map"]["avg"] == pytest.approx(0.5)
+    rc, res = run(["--gt", str(gt_csv), "--pred", str(pred), "--classes", "1"], tmp_path)
+    assert rc == 0 and res["detection_map"]["avg"] == 1.0 and list(res["per_class"]) == ["1"]
+    capsys.readouterr()
+    assert main(["--gt", str(gt_csv), "--pred", str(pred), "--classes", "1,7"]) == 2
+    assert "7 have no ground-truth instance" in capsys.readouterr().err
