@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, fields, replace
 __all__ = ["ARCHS", "ModelConfig", "TrainConfig", "model_config", "train_config"]
 
 ARCHS = ("causal", "agcn")
+DEFAULT_CROP = 512  # person-frames per training crop (crop_frames = 0)
 SUPERVISION = ("full", "video", "point", "segment")
 METHODS = ("mil", "flr", "multires", "point", "lacp", "segment")
 POINT_METHODS = ("point", "lacp")
@@ -146,7 +147,9 @@ class TrainConfig:
     Units: ``fps`` is the model's frame rate (sequences are resampled to it);
     ``crop_frames`` is the longest training clip in model frames (longer sequences
     are tiled into crops at a random phase each epoch; a crop keeps the whole video's
-    label set, which is the weak label we are given); epochs index from 0.
+    label set, which is the weak label we are given); 0 = 512 frames for one person, 256
+    for two (``crop_length``: a batch's memory grows with frames x persons); epochs index
+    from 0.
 
     FLR (method "flr"): two heads; loss = L_bce + lambda_pseudo * L_pseudo +
     lambda_kl * L_KL. Pseudo labels for epoch e are the mean frame softmax of epochs
@@ -199,7 +202,7 @@ class TrainConfig:
     grad_clip: float = 5.0
     seed: int = 0
     fps: float = 30.0
-    crop_frames: int = 512
+    crop_frames: int = 0
     swap_persons: bool = True
     lambda_pseudo: float = 1.0
     lambda_kl: float = 0.5
@@ -243,8 +246,8 @@ class TrainConfig:
             raise ValueError(f"segments_per_instance must be 1 or 2, got {self.segments_per_instance}")
         if self.segment_frames < 0 or self.ptlr_rounds < 0 or self.teacher_epochs < 0:
             raise ValueError("segment_frames, ptlr_rounds and teacher_epochs must be >= 0")
-        if self.epochs < 1 or self.batch_size < 1 or self.crop_frames < 1:
-            raise ValueError("epochs, batch_size and crop_frames must be >= 1")
+        if self.epochs < 1 or self.batch_size < 1 or self.crop_frames < 0:
+            raise ValueError("epochs and batch_size must be >= 1, crop_frames >= 0")
         if not 0.0 < self.alpha <= 1.0:
             raise ValueError(f"alpha must be in (0, 1], got {self.alpha}")
         if self.fps <= 0:
@@ -257,6 +260,11 @@ class TrainConfig:
         """Two classifier heads for FLR's multi-view learning and for segment supervision's
         classification and localization modules, one otherwise."""
         return 2 if (self.supervision, self.method) in (("video", "flr"), ("segment", "segment")) else 1
+
+    def crop_length(self, persons: int) -> int:
+        """Training crop in model frames: ``crop_frames``, or by default 512 person-frames
+        (512 frames of one person, 256 of two): what keeps a default run under 2 GB."""
+        return self.crop_frames or max(DEFAULT_CROP // max(int(persons), 1), 64)
 
     def to_dict(self) -> dict:
         return _plain(asdict(self))

@@ -356,7 +356,7 @@ def _fit(net: nn.Module, clips: list, loss_fn: Callable, epochs: int, tcfg, devi
     """A plain training loop over random-phase crops (the student's ``ClipDataset``)."""
     from .data import ClipDataset, collate
 
-    data = ClipDataset(clips, tcfg.crop_frames, seed, swap_persons=False)
+    data = ClipDataset(clips, tcfg.crop_length(clips[0].x.shape[1] if clips else 1), seed, swap_persons=False)
     opt = torch.optim.Adam(net.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     net.to(device).train()
     for epoch in range(epochs):

@@ -329,7 +329,7 @@ def train(train_ds: Dataset, cfg: TrainConfig, model_cfg: ModelConfig | None = N
 
         # FLR's pseudo-label bank indexes source frames: no frame-rate jitter there
         aug = AugmentConfig(fps_jitter=0.0) if bank_needed else AugmentConfig()
-    data = ClipDataset(clips, cfg.crop_frames, cfg.seed, cfg.swap_persons and persons > 1, augment=aug,
+    data = ClipDataset(clips, cfg.crop_length(persons), cfg.seed, cfg.swap_persons and persons > 1, augment=aug,
                        velocity_gain=norm.velocity_gain)  # fmt: skip
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = sum(c.num_frames for c in clips)

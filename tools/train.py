@@ -15,7 +15,8 @@ _EPILOG = """\
 defaults:
   CPU defaults (no --paper): causal backbone, 6 graph blocks (widths 16,16,32,32,32,32, so
   D=32; kernel 3, dilations 1,2,4,8,16,32: receptive field 127 frames = 4.2 s at 30 fps),
-  Adam lr 1e-3, batch 8, 40 epochs, sequences tiled into crops of <= 512 frames, held-out
+  Adam lr 1e-3, batch 8, 40 epochs, sequences tiled into crops of <= 512 frames (256 with two
+  persons; under 2 GB of memory), held-out
   split scored every 2 epochs, FLR pseudo labels from epoch 10 averaged over 10 epochs.
   About 7-11 min on PRECOG with 2 CPU threads.
   --paper: the FLR paper's settings (Yu & Fujiwara, AAAI 2023, "Frame-Level Label
@@ -187,9 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--crop-frames",
-        type=int,
+        type=_count(1),
         default=None,
-        help="longest training clip in model frames; longer sequences are tiled into random-phase crops (default 512)",
+        help="longest training clip in model frames; longer sequences are tiled into random-phase crops "
+             "(default 512 frames for one person, 256 for two: the memory of a batch grows with both)",
     )
     p.add_argument(
         "--fps",
