@@ -767,6 +767,18 @@ def _check_header(hdr: dict, views: list[memoryview], stream: str,
     return _PoseHeader(seq=seq, t=t, layout=lay.name, shape=shape, tracks=tracks, units=units)
 
 
+# The little-endian float32 infinities. A payload holding neither byte string anywhere
+# holds no infinite value; a hit (possibly across two floats) is checked exactly.
+_POS_INF, _NEG_INF = np.float32(np.inf).astype("<f4").tobytes(), np.float32(-np.inf).astype("<f4").tobytes()
+
+
+def _may_hold_inf(payload: memoryview) -> bool:
+    """False when no 4 consecutive bytes of ``payload`` spell a float32 infinity (a
+    substring search is far cheaper than ``np.isinf`` on a small array)."""
+    raw = payload.obj if type(payload.obj) is bytes and payload.nbytes == len(payload.obj) else payload.tobytes()
+    return _POS_INF in raw or _NEG_INF in raw
+
+
 def _check_payload(payload: memoryview, head: _PoseHeader, stream: str) -> np.ndarray:
     """Payload size, the read-only (P, J, C) float32 view, no infinities, confidences in [0, 1]."""
 
@@ -781,7 +793,7 @@ def _check_payload(payload: memoryview, head: _PoseHeader, stream: str) -> np.nd
     joints = np.frombuffer(payload, dtype="<f4").reshape(p, j, c)
     joints.flags.writeable = False
     if p:
-        if np.isinf(joints).any():
+        if _may_hold_inf(payload) and np.isinf(joints).any():
             raise bad("non_finite", "payload holds an infinite value (missing joints are NaN)")
         if c == 4:
             conf = joints[..., 3]

@@ -220,11 +220,14 @@ class Runtime:
         assert self.pull is not None
         c = self.cfg
         lossless = c.max_age_ms <= 0
+        # Small messages decode faster from bytes than from zmq.Frame objects; frames are
+        # kept only where CURVE needs them (the sender's key is a frame property).
+        copy = self._auth is None
         for _ in range(c.recv_batch):
             if lossless and self._waiting >= c.max_backlog:
                 return
             try:
-                parts = self.pull.recv_multipart(zmq.NOBLOCK, copy=False)
+                parts = self.pull.recv_multipart(zmq.NOBLOCK, copy=copy)
             except zmq.Again:
                 return
             arrival = time.monotonic()

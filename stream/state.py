@@ -163,6 +163,16 @@ class StateBank(_SlotPool):
         self._data: list[np.ndarray] = [np.zeros((0, r, w), self._dtype) for r, w in zip(self._rows, self._width)]
         self._pos = np.zeros(0, dtype=np.intp)
         self._taps: list[np.ndarray] = []
+        self._flat: list[np.ndarray] = []
+        # Every state input as columns of one index table: a ring feeds one column per tap
+        # (offset, its ring's rows), carry state one column (offset 0, one row). A batch's
+        # gather indices for all inputs are then computed in one pass.
+        offs = [o if s.kind == "ring" else np.zeros(1, np.intp) for s, o in zip(self.specs, self._offsets)]
+        self._col_offs = np.concatenate(offs).astype(np.intp)
+        self._col_rows = np.concatenate([np.full(len(o), r, np.intp) for o, r in zip(offs, self._rows)])
+        ends = np.cumsum([len(o) for o in offs]).tolist()
+        self._cols = [slice(a, b) for a, b in zip([0, *ends[:-1]], ends)]
+        self._layer_rows = np.asarray(self._rows, dtype=np.intp)
         super().__init__(capacity, max_slots)
 
     def _arrays(self) -> list[np.ndarray]:
@@ -172,28 +182,28 @@ class StateBank(_SlotPool):
         *self._data, self._pos = arrays
         # scratch for the gathered taps of one batch (at most one row per slot)
         n = arrays[-1].shape[0]
-        self._taps = [np.zeros((n * len(o), w), self._dtype) for o, w in zip(self._offsets, self._width)]
+        self._taps = [np.zeros((n * (c.stop - c.start), w), self._dtype) for c, w in zip(self._cols, self._width)]
+        # (slots * rows, width) views of the state arrays, the tables that taps are taken from
+        self._flat = [d.reshape(n * r, w) for d, r, w in zip(self._data, self._rows, self._width)]
 
     def step(self, x: np.ndarray, slots) -> np.ndarray:
         """x (n, M, V, C): one frame for each of ``n`` distinct slots -> (n, K+1) probabilities."""
         slots = np.asarray(slots, dtype=np.intp)
         n = len(slots)
         pos = self._pos[slots]
-        feeds, writes = [], []
-        for spec, data, offs, taps, rows in zip(self.specs, self._data, self._offsets, self._taps, self._rows):
-            flat = data.reshape(self.capacity * rows, -1)
-            if spec.kind == "ring":
-                idx = (slots[:, None] * rows + (pos[:, None] - offs[None, :]) % rows).ravel()
-                buf = taps[: idx.size]
-                np.take(flat, idx, axis=0, out=buf)
-                feeds.append(buf.reshape(n, *spec.shape))
-                writes.append(slots * rows + pos % rows)
-            else:
-                feeds.append(flat[slots].reshape(n, *spec.shape))
-                writes.append(slots)
+        # rows to read (every tap of every input) and to write (this frame's column), all inputs at once
+        taps = slots[:, None] * self._col_rows + (pos[:, None] - self._col_offs) % self._col_rows
+        writes = slots[:, None] * self._layer_rows + pos[:, None] % self._layer_rows
+        feeds = []
+        for spec, flat, cols, buf in zip(self.specs, self._flat, self._cols, self._taps):
+            k = cols.stop - cols.start
+            out = buf[: n * k].reshape(n, k, -1)
+            # mode "clip": the indices are in range, and the default "raise" goes through a temporary copy
+            np.take(flat, taps[:, cols], axis=0, out=out, mode="clip")
+            feeds.append(out.reshape(n, *spec.shape))
         probs, outs = self.engine.run_step(x, feeds)
-        for data, rows, w, out in zip(self._data, self._rows, writes, outs):
-            data.reshape(self.capacity * rows, -1)[w] = out.reshape(n, -1)
+        for k, (flat, out) in enumerate(zip(self._flat, outs)):
+            flat[writes[:, k]] = out.reshape(n, -1)
         self._pos[slots] = pos + 1
         return probs
 

@@ -115,3 +115,23 @@ def test_dumps_equals_json_dumps():
         P.dumps({"x": object()})
     assert P.dumps(bodies[2]) == ref(bodies[2])  # the memo was emptied after the failures
     assert P.dumps({"s": "a\ud800"}) == b'{"s":"a\\ud800"}'  # lone surrogate: ASCII escapes
+
+
+@pytest.mark.parametrize("as_frame", [False, True])
+def test_infinity_byte_scan_agrees_with_isinf(as_frame):
+    """The payload's infinity pre-check (a byte search) rejects every infinity and lets
+    through finite payloads whose bytes spell one across two floats."""
+    import zmq
+
+    head = json.dumps({**BASE, "shape": [1, 20, 3], "tracks": [4]}).encode()
+    wrap = zmq.Frame if as_frame else bytes
+    finite = bytearray(240)
+    finite[2:8] = b"\x00\x00\x80\x7f\x00\x00"  # a float32 infinity's bytes across floats 0 and 1
+    assert np.isfinite(np.frombuffer(bytes(finite), "<f4")).all() and P._POS_INF in finite
+    assert P.decode_frame([wrap(head), wrap(bytes(finite))], LIMITS).joints.shape == (1, 20, 3)
+    for v in (np.inf, -np.inf):
+        j = np.zeros((1, 20, 3), np.float32)
+        j[0, 5, 2] = v
+        with pytest.raises(P.ProtocolError) as e:
+            P.decode_frame([wrap(head), wrap(j.astype("<f4").tobytes())], LIMITS)
+        assert e.value.reason == "non_finite"

@@ -66,3 +66,29 @@ def test_metadata_round_trip_and_validation(echo):
         StateSpec("s", (4,), "stack")
     with pytest.raises(ModelError, match="StateBank"):
         echo.init_state(1)
+
+
+def test_batched_steps_equal_one_track_at_a_time(echo):
+    """Random batches (any slot order, growth past capacity, compaction) give each track
+    what stepping it alone gives: the one-pass gather indexes every slot and tap right."""
+    rng = np.random.default_rng(3)
+    batched, alone = StateBank(echo, capacity=1), StateBank(echo, capacity=1)
+    live: list[int] = []
+    for it in range(120):
+        if len(live) < 2 or rng.random() < 0.15:
+            s = batched.allocate()
+            assert alone.allocate() == s
+            live.append(s)
+        if len(live) > 2 and rng.random() < 0.1:
+            s = live.pop(int(rng.integers(len(live))))
+            batched.release(s)
+            alone.release(s)
+        if it % 40 == 39:
+            moves = batched.compact()
+            assert alone.compact() == moves
+            live = [moves.get(s, s) for s in live]
+        slots = [int(s) for s in rng.permutation(live)[: int(rng.integers(1, len(live) + 1))]]
+        values = rng.integers(1, 1000, len(slots)).astype(np.float32)
+        got = batched.step(_frames(values), slots)
+        want = np.concatenate([alone.step(_frames([v]), [s]) for v, s in zip(values, slots)])
+        np.testing.assert_array_equal(got, want)
