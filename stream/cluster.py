@@ -23,7 +23,16 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .workers import Reply, WorkerCore, WorkerLost, WorkerSpec
+from .workers import (
+    Reply,
+    WorkerCore,
+    WorkerLost,
+    WorkerSpec,
+    pack_inputs,
+    pack_reply,
+    unpack_inputs,
+    unpack_reply,
+)
 
 __all__ = ["ClusterConfig", "ClusterError", "RayBackend", "require_ray"]
 
@@ -78,20 +87,21 @@ class ClusterConfig:
 
 
 class _Actor:
-    """The actor body: a WorkerCore plus where it runs."""
+    """The actor body: a WorkerCore plus where it runs. Frames come in and replies go out
+    in the packed form of ``stream.workers`` (one ``bytes`` each way per call)."""
 
     def __init__(self, spec: WorkerSpec, index: int) -> None:
         logging.getLogger("skelact").setLevel(logging.WARNING)
         self.w = WorkerCore(spec, index)
 
-    def feed(self, items) -> Reply:
-        return self.w.feed(items)
+    def feed(self, packed: bytes) -> bytes:
+        return pack_reply(self.w.feed(unpack_inputs(packed)))
 
-    def expire(self, now: float) -> Reply:
-        return self.w.expire(now)
+    def expire(self, now: float) -> bytes:
+        return pack_reply(self.w.expire(now))
 
-    def close_all(self, reason: str, now: float) -> Reply:
-        return self.w.close_all(reason, now)
+    def close_all(self, reason: str, now: float) -> bytes:
+        return pack_reply(self.w.close_all(reason, now))
 
     def stats(self) -> dict:
         return self.w.stats()
@@ -172,7 +182,11 @@ class RayBackend:
             raise ClusterError(f"workers failed to start: {str(e).splitlines()[0]}") from None
 
     # ------------------------------------------------------------ Backend
+    # ``feed`` crosses as one bytes object each way (``stream.workers.pack_inputs`` /
+    # ``pack_reply``): Ray passes bytes through without its cloudpickle path.
     def submit(self, w: int, method: str, *args: Any):
+        if method == "feed":
+            args = (pack_inputs(args[0]),)
         return getattr(self.actors[w], method).remote(*args)
 
     def key(self, handle):
@@ -187,7 +201,7 @@ class RayBackend:
     def result(self, handle) -> Reply:
         ray = self.ray
         try:
-            return ray.get(handle)
+            return unpack_reply(ray.get(handle))
         except ray.exceptions.RayActorError as e:  # died (crash, kill, node loss) or unavailable
             raise WorkerLost(type(e).__name__) from None
         except ray.exceptions.RayTaskError as e:  # our code raised inside the worker (it lives on)

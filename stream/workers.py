@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
+import pickle
 import socket
 import time
 import uuid
@@ -48,9 +50,10 @@ import numpy as np
 
 from . import protocol as P
 from .detector import DetectorConfig, DetectorCore, Input, Outgoing
-from .protocol import PoseFrame
+from .protocol import EndOfStream, PoseFrame
 
-__all__ = ["InProcessBackend", "Reply", "WorkerCore", "WorkerLost", "WorkerPool", "WorkerSpec", "shard_of"]
+__all__ = ["InProcessBackend", "Reply", "WorkerCore", "WorkerLost", "WorkerPool", "WorkerSpec", "pack_inputs",
+           "pack_reply", "shard_of", "unpack_inputs", "unpack_reply"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,73 @@ def shard_of(stream: str, workers: int) -> int:
     is salted per process). Not CRC-32: CRC is affine in the input bits, so ids that differ
     in one character (``cam0``..``cam3``) all land on the same worker of two."""
     return int.from_bytes(hashlib.blake2b(stream.encode("utf-8"), digest_size=8).digest(), "little") % workers
+
+
+# ----------------------------------------------------------------------------- the hop's wire form
+# What crosses a process boundary per worker call is one ``bytes`` object: a plain (C) pickle
+# of builtin values (per-frame metadata tuples, result bodies) with every frame's joints
+# concatenated into one buffer. Ray passes ``bytes`` through without its own serialiser,
+# whose cloudpickle path visits every PoseFrame, Input and Outgoing object in Python
+# (measured: 157 us to serialise 8 frames as objects, < 25 us packed, front side).
+
+_new = object.__new__
+_setattr = object.__setattr__
+_DTYPES: dict[str, np.dtype] = {}
+
+
+def pack_inputs(items: Sequence[Input]) -> bytes:
+    """``items`` (``Input`` of ``PoseFrame``/``EndOfStream``) as one bytes object for
+    ``unpack_inputs``: metadata tuples plus all joint arrays in one buffer (C order)."""
+    meta: list[tuple] = []
+    bufs: list[bytes] = []
+    for it in items:
+        m = it.msg
+        if type(m) is PoseFrame:
+            j = m.joints
+            meta.append((m.stream, m.seq, m.t, m.layout, m.tracks, m.units, j.shape, j.dtype.str, it.now,
+                         it.arrival, it.after_drop))  # fmt: skip
+            bufs.append(j.tobytes())
+        elif type(m) is EndOfStream:
+            meta.append((m.stream, it.now, it.arrival, it.after_drop))
+        else:
+            raise TypeError(f"cannot send {type(m).__name__} to a worker")
+    return pickle.dumps((meta, b"".join(bufs)), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack_inputs(blob: bytes) -> list[Input]:
+    """The ``Input`` list ``pack_inputs`` packed; joints are read-only views of one buffer,
+    as decoded frames' joints are views of their message."""
+    meta, buf = pickle.loads(blob)
+    items: list[Input] = []
+    off = 0
+    for m in meta:
+        if len(m) == 4:
+            items.append(Input(EndOfStream(m[0]), m[1], m[2], m[3]))
+            continue
+        stream, seq, t, layout, tracks, units, shape, dt, now, arrival, after_drop = m
+        dtype = _DTYPES.get(dt)
+        if dtype is None:
+            dtype = _DTYPES[dt] = np.dtype(dt)
+        n = math.prod(shape)
+        joints = np.frombuffer(buf, dtype, n, off).reshape(shape)
+        off += n * dtype.itemsize
+        frame = _new(PoseFrame)  # as protocol.decode_frame builds it (frozen, no per-field setattr)
+        _setattr(frame, "__dict__", {"stream": stream, "seq": seq, "t": t, "layout": layout, "joints": joints,
+                                     "tracks": tracks, "units": units})  # fmt: skip
+        items.append(Input(frame, now, arrival, after_drop))
+    return items
+
+
+def pack_reply(r: Reply) -> bytes:
+    """``r`` as one bytes object for ``unpack_reply`` (bodies are JSON-ready builtins)."""
+    out = r.out
+    return pickle.dumps(([o.kind for o in out], [o.stream for o in out], [o.body for o in out],
+                         [o.arrival for o in out], r.added, r.removed, r.stats), protocol=pickle.HIGHEST_PROTOCOL)  # fmt: skip
+
+
+def unpack_reply(blob: bytes) -> Reply:
+    kinds, streams, bodies, arrivals, added, removed, stats = pickle.loads(blob)
+    return Reply(list(map(Outgoing, kinds, streams, bodies, arrivals)), added, removed, stats)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ backend is tested in test_cluster*.py."""
 from __future__ import annotations
 
 import collections
+import dataclasses
 import subprocess
 import sys
 import time
@@ -13,13 +14,24 @@ import numpy as np
 from harness import Harness
 
 from skelact.stream import protocol as P
-from skelact.stream.detector import DetectorConfig, Input
+from skelact.stream.detector import DetectorConfig, Input, Outgoing
 from skelact.stream.engine import Engine
 from skelact.stream.offline import detect_sequence
 from skelact.stream.protocol import EndOfStream, PoseFrame
 from skelact.stream.runtime import Runtime, RuntimeConfig
 from skelact.stream.synthetic import make_sequence
-from skelact.stream.workers import InProcessBackend, WorkerPool, WorkerSpec, shard_of
+from skelact.stream.workers import (
+    InProcessBackend,
+    Reply,
+    WorkerCore,
+    WorkerPool,
+    WorkerSpec,
+    pack_inputs,
+    pack_reply,
+    shard_of,
+    unpack_inputs,
+    unpack_reply,
+)
 
 WALL = {"emitted_at", "latency_ms", "event_id"}
 J = make_sequence("x", num_frames=60, seed=3).joints[:, 0]
@@ -50,6 +62,50 @@ def test_shard_is_stable_and_spreads():
     code = "from skelact.stream.workers import shard_of; print([shard_of(f'cam{i}', 7) for i in range(9)])"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert other.stdout.strip() == str([shard_of(f"cam{i}", 7) for i in range(9)])  # not salted per process
+
+
+def test_packed_wire_form_round_trips_every_field():
+    """What crosses to a Ray worker and back (one bytes object each way) rebuilds the same
+    inputs and replies: every PoseFrame field, joints bit for bit (shape, dtype, NaN),
+    read-only as decoded frames are; eos items; Outgoing and the reply's lists and stats."""
+    assert [f.name for f in dataclasses.fields(PoseFrame)] == ["stream", "seq", "t", "layout", "joints", "tracks",
+                                                               "units"]  # a new field must be packed too  # fmt: skip
+    j2 = np.arange(2 * 25 * 4, dtype=np.float32).reshape(2, 25, 4)
+    j2[1, 3, 0] = np.nan
+    items = [Input(_frame("cam0", 7), 1.5, 1.25), Input(EndOfStream("cam1"), 2.0, None),
+             Input(PoseFrame("cam2", 3, 0.1, "kinect_v2_25", j2[:, :, :].copy(), (4, 9), "norm"), 2.5, 2.25, True),
+             Input(PoseFrame("cam3", 1, 0.0, "kinect_v1_20", np.zeros((1, 20, 3), np.float64), (0,)), 3.0, 3.0),
+             Input(_frame("cam0", 8), 3.5, 3.25)]  # fmt: skip
+    back = unpack_inputs(pack_inputs(items))
+    assert len(back) == len(items)
+    for a, b in zip(items, back):
+        assert type(b) is Input and (a.now, a.arrival, a.after_drop) == (b.now, b.arrival, b.after_drop)
+        assert type(b.msg) is type(a.msg)
+        for f in dataclasses.fields(a.msg):
+            x, y = getattr(a.msg, f.name), getattr(b.msg, f.name)
+            if f.name == "joints":
+                assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
+                assert not y.flags.writeable
+            else:
+                assert x == y and type(x) is type(y)
+    out = [Outgoing("scores", "cam0", P.scores_body("cam0", 0, 7, 0.25, [0.1, 0.9]), 1.25),
+           Outgoing("reject", "", {"reason": "too_many_streams", "detail": "x"}, 2.0)]  # fmt: skip
+    r = unpack_reply(pack_reply(Reply(out, ("cam0",), ("cam1", "cam2"), {"worker": 1, "infer_ms": [0.5]})))
+    assert r == Reply(out, ("cam0",), ("cam1", "cam2"), {"worker": 1, "infer_ms": [0.5]})
+    assert unpack_reply(pack_reply(Reply([]))) == Reply([])
+
+
+def test_packed_feed_equals_direct_feed(step_model):
+    """A worker fed through the wire form says exactly what one fed the objects says."""
+    spec = WorkerSpec(str(step_model), DetectorConfig(scores=True), provider="cpu")
+    direct, packed = WorkerCore(spec), WorkerCore(spec)
+    for k in range(40):
+        batch = [Input(_frame(f"cam{i}", k), k / 30.0, k / 30.0) for i in range(3)]
+        if k == 30:
+            batch.append(Input(EndOfStream("cam1"), 1.0, 1.0))
+        a = direct.feed(batch)
+        b = unpack_reply(pack_reply(packed.feed(unpack_inputs(pack_inputs(batch)))))
+        assert (a.out, set(a.added), set(a.removed)) == (b.out, set(b.added), set(b.removed))
 
 
 def test_pool_runtime_equals_detect_on_every_stream(step_model):
