@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, fields, replace
 __all__ = ["ARCHS", "ModelConfig", "TrainConfig", "model_config", "train_config"]
 
 ARCHS = ("causal", "agcn")
+CALIBRATE = ("auto", "always", "never")  # decision thresholds: with held-out negatives / always / never
 DEFAULT_CROP = 512  # person-frames per training crop (crop_frames = 0)
 SUPERVISION = ("full", "video", "point", "segment")
 METHODS = ("mil", "flr", "multires", "point", "lacp", "segment")
@@ -185,6 +186,10 @@ class TrainConfig:
     multi-resolution consistency, both PTLR networks at the original scale),
     ``cross-stream`` (no joint/motion consistency).
 
+    ``calibrate``: per-class decision thresholds fitted after training (``auto``: when
+    negatives were held out; ``always``: also without, on the training recordings alone;
+    ``never``: the runtime's defaults).
+
     ``classes``: the dataset's class ids the model learns (empty = all); instances of the
     others are background.
 
@@ -223,8 +228,11 @@ class TrainConfig:
     teacher_epochs: int = 0
     ablate: tuple[str, ...] = ()
     classes: tuple[int, ...] = ()
+    calibrate: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.calibrate not in CALIBRATE:
+            raise ValueError(f"calibrate must be one of {CALIBRATE}, got {self.calibrate!r}")
         if self.negative_ratio < 0:
             raise ValueError(f"negative_ratio must be >= 0, got {self.negative_ratio}")
         if self.supervision not in SUPERVISION:

@@ -434,11 +434,13 @@ def train(train_ds: Dataset, cfg: TrainConfig, model_cfg: ModelConfig | None = N
             )
     model.eval().cpu()
     # a resumed run with no epochs left only recalibrates
-    if held_out and cfg.supervision in ("full", "point", "segment") and out is not None and (
+    wanted = cfg.calibrate == "always" or (cfg.calibrate == "auto" and held_out)
+    if wanted and cfg.supervision in ("full", "point", "segment") and out is not None and (
             start < cfg.epochs or resume is not None):  # fmt: skip
         from .calibrate import calibrate_decision, clip_scores, point_instances
 
-        log.info("calibrating decision thresholds on %d held-out negative frames", sum(c.num_frames for c in held_out))
+        log.info("calibrating decision thresholds on %d training recordings and %d held-out negative frames",
+                 len(positives), sum(c.num_frames for c in held_out))  # fmt: skip
         if full:
             decision = calibrate_decision(clip_scores(model, positives), [c.frame_target for c in positives],
                                           clip_scores(model, held_out), cfg.fps)  # fmt: skip

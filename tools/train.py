@@ -232,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dilations", type=_int_list, default=None,
                    help="causal arch: temporal dilation per block, comma-separated (one per width; "
                         "receptive field = 1 + (kernel-1) * sum)")
+    p.add_argument("--calibrate", choices=["auto", "always", "never"], default=None,
+                   help="fit per-class decision thresholds (on, min_frames) after training, for the best F1 of "
+                        "start events on the training recordings: auto = when --negatives held some out "
+                        "(their false starts count too; default), always = also without negatives, never = "
+                        "the runtime's defaults. Full, point and segment supervision. With --resume and "
+                        "--epochs equal to the epochs done it only recalibrates")
     p.add_argument("--classes", type=_id_list, default=None, metavar="ID,...",
                    help="learn only these class ids of the dataset (comma-separated); instances of "
                         "its other classes become background (e.g. the 8 PKU-MMD interaction classes)")
@@ -402,8 +408,9 @@ def main(argv: list[str]) -> int:
                 ) from None
             mcfg = ModelConfig.from_dict(ck["model_args"])
             tcfg = TrainConfig.from_dict(ck["train_config"])
-            if args.epochs is not None:
-                tcfg = TrainConfig.from_dict({**tcfg.to_dict(), "epochs": args.epochs})
+            if args.epochs is not None or args.calibrate is not None:
+                tcfg = TrainConfig.from_dict({**tcfg.to_dict(), **({"epochs": args.epochs} if args.epochs else {}),
+                                              **({"calibrate": args.calibrate} if args.calibrate else {})})  # fmt: skip
             persons = int(ck["norm"]["persons"])
         else:
             over = {k: v for k, v in dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -417,7 +424,8 @@ def main(argv: list[str]) -> int:
                                           segment_weights=args.segment_weights,
                                           teacher_epochs=args.teacher_epochs,
                                           ablate=_ablate(args.ablate),
-                                          classes=tuple(sorted(set(args.classes))) if args.classes else None).items()
+                                          classes=tuple(sorted(set(args.classes))) if args.classes else None,
+                                          calibrate=args.calibrate).items()
                     if v is not None}  # fmt: skip
             method = args.method or {"point": "lacp", "segment": "segment"}.get(args.supervision, "flr")
             tcfg = train_config(args.paper, supervision=args.supervision, method=method, seed=args.seed,

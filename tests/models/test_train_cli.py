@@ -215,3 +215,18 @@ class _no_exit:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_calibrate_always_fits_thresholds_without_negatives(synthetic_dir, tmp_path):
+    out = tmp_path / "cal"
+    base = ["--data", str(synthetic_dir), "--supervision", "full", "--out", str(out), "--crop-frames", "64",
+            "--threads", "1", "--widths", "8,8", "--dilations", "1,2", "--eval-split", "none"]  # fmt: skip
+    assert cli.main([*base, "--epochs", "1"]) == 0
+    _, info = load_checkpoint(out / "last.ckpt")
+    assert "decision" not in info["extra"]  # auto: no negatives were held out, runtime defaults
+    # resumed with nothing left to train: only the thresholds are fitted, on the training recordings
+    assert cli.main(["--data", str(synthetic_dir), "--out", str(out), "--resume", str(out / "last.ckpt"),
+                     "--epochs", "1", "--calibrate", "always", "--threads", "1"]) == 0  # fmt: skip
+    _, info = load_checkpoint(out / "last.ckpt")
+    decision = info["extra"]["decision"]
+    assert len(decision["on"]) == 6 and decision["calibration"]["negative_hours"] == 0.0
