@@ -8,7 +8,7 @@ sequences plus class names, the background id and splits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -118,10 +118,7 @@ class Dataset:
                            f"its classes are {', '.join(map(str, self.class_ids))}")
         if not ids:
             raise KeyError(f"dataset {self.name!r}: no classes given to keep")
-        seqs = {}
-        for k, s in self.sequences.items():
-            seqs[k] = Sequence(id=s.id, joints=s.joints, layout=s.layout, fps=s.fps, t=s.t,
-                               labels=s.labels.restrict(ids), units=s.units, meta=s.meta)  # fmt: skip
+        seqs = {k: replace(s, labels=s.labels.restrict(ids)) for k, s in self.sequences.items()}
         classes = {c: n for c, n in self.classes.items() if c in ids or c == self.background_id}
         return Dataset(name=self.name, sequences=seqs, classes=classes, background_id=self.background_id,
                        label_kind=self.label_kind, splits=self.splits, meta=self.meta)  # fmt: skip

@@ -70,6 +70,17 @@ def number(kind: type = float, *, gt: float | None = None, ge: float | None = No
     return parse
 
 
+def class_ids(text: str) -> tuple[int, ...]:
+    """An argparse ``type`` for ``--classes``: comma-separated class ids, at least one, each >= 0."""
+    try:
+        ids = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated class ids, got {text!r}") from None
+    if not ids or min(ids) < 0:
+        raise argparse.ArgumentTypeError(f"expected class ids >= 0, got {text!r}")
+    return ids
+
+
 def stream_id(text: str) -> str:
     """An argparse ``type`` for a protocol stream id, so a bad one fails before anything runs."""
     from skelact.stream.protocol import STREAM_ID_RE  # lazy: keeps `skelact --help` light

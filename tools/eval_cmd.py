@@ -31,7 +31,7 @@ SUMMARY = ("score predicted segments or recorded events against ground truth (de
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import ArgumentParser, number
+    from .cli import ArgumentParser, class_ids, number
     from .detect import PLOT_SUFFIXES, suffix_type
 
     p = ArgumentParser(
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "overlap the model's classes (comma-separated, or 'none'). Time outside their "
                         "labelled instances is out of domain, and a start there is a false start: prints "
                         "false starts per stream-hour instead of mAP (points count 2 s before to 0.5 s after)")
-    p.add_argument("--classes", type=_class_ids, default=None, metavar="IDS",
+    p.add_argument("--classes", type=class_ids, default=None, metavar="IDS",
                    help="score only these ground-truth class ids (comma-separated), e.g. the classes a "
                         "model trained with `skelact train --classes` knows; the others' instances and "
                         "predictions are left out")
@@ -107,13 +107,6 @@ def _seconds(text: str) -> float:
             f"expected finite seconds >= 0, got {text} (BEFORE counts back from the point: "
             "--window 0.5 1.0 is [-0.5 s, +1.0 s])")
     return value
-
-
-def _class_ids(text: str) -> list[int]:
-    ids = _id_list(text)
-    if not ids:
-        raise argparse.ArgumentTypeError(f"expected comma-separated class ids, got {text!r}")
-    return ids
 
 
 def _windows(parser: argparse.ArgumentParser, pairs: list[list[float]] | None) -> list[tuple[float, float]]:

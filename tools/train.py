@@ -83,16 +83,6 @@ def _int_list(text: str) -> tuple[int, ...]:
     return vals
 
 
-def _id_list(text: str) -> tuple[int, ...]:
-    try:
-        vals = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated class ids, got {text!r}") from None
-    if not vals or min(vals) < 0:
-        raise argparse.ArgumentTypeError(f"expected class ids >= 0, got {text!r}")
-    return vals
-
-
 def _count(minimum: int):
     """argparse type: an integer >= ``minimum`` (0 would otherwise silently mean "default")."""
 
@@ -119,6 +109,8 @@ def _float_triple(text: str) -> tuple[float, float, float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .cli import class_ids
+
     p = argparse.ArgumentParser(
         prog="skelact train",
         description=(
@@ -238,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(their false starts count too; default), always = also without negatives, never = "
                         "the runtime's defaults. Full, point and segment supervision. With --resume and "
                         "--epochs equal to the epochs done it only recalibrates")
-    p.add_argument("--classes", type=_id_list, default=None, metavar="ID,...",
+    p.add_argument("--classes", type=class_ids, default=None, metavar="ID,...",
                    help="learn only these class ids of the dataset (comma-separated); instances of "
                         "its other classes become background (e.g. the 8 PKU-MMD interaction classes)")
     p.add_argument("--negatives", action="append", default=None, metavar="PATH[:ID,...]",
