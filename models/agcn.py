@@ -139,13 +139,14 @@ class AdaptiveGraphConv(nn.Module):
         exported graph has no shape arithmetic."""
         k, w, c = self.num_subsets, self.nodes, self.c_in  # python ints: static shapes when traced
         x3 = x.reshape(-1, 1, c, w)
-        z = torch.matmul(x3, (self.A + self.B).unsqueeze(0))  # (N, K, C, W)
+        graph = (self.A + self.B).unsqueeze(0)  # (1, K, W, W): the fixed and learned graphs
         if self.adaptive:
             th = self.theta(x).reshape(-1, k, self.c_embed, w)
             ph = self.phi(x).reshape(-1, k, self.c_embed, w)
             att_t = torch.matmul(ph.transpose(2, 3), th) / self.c_embed  # [w, v]
-            z = z + torch.matmul(x3, torch.softmax(att_t, dim=-1).transpose(2, 3))
-        z = z.reshape(-1, k * c, 1, w)
+            # x A + x C = x (A + C): one product with the summed graphs instead of two
+            graph = graph + torch.softmax(att_t, dim=-1).transpose(2, 3)
+        z = torch.matmul(x3, graph).reshape(-1, k * c, 1, w)  # (N, K, C, W) -> (N, K*C, 1, W)
         return F.relu(self.bn(self.conv(z)) + self.down(x))
 
 

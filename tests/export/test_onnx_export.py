@@ -120,3 +120,15 @@ def test_fp16_is_refused_where_parity_fails_and_served_when_accepted(tmp_path, c
     bank = StateBank(eng, capacity=2)
     p = bank.step(np.zeros((2, 1, 20, 6), np.float32), [bank.allocate(), bank.allocate()])
     assert p.dtype == np.float32 and p.shape == (2, 9) and np.allclose(p.sum(1), 1, atol=1e-2)
+
+
+def test_step_graph_applies_each_blocks_graphs_in_one_product(exported):
+    """The fixed, learned and per-frame graphs are summed before they meet the features:
+    per adaptive block one attention product and one graph product (applying the
+    graphs one after the other took 3 per block), plus the cosine head's one."""
+    import onnx
+
+    step, _win, _carry = exported
+    blocks = len(read_meta(step.path).state)
+    matmuls = [n for n in onnx.load(str(step.path)).graph.node if n.op_type == "MatMul"]
+    assert len(matmuls) == 2 * blocks + 1
