@@ -86,6 +86,7 @@ __all__ = [
     "RTSNet",
     "cross_stream_loss",
     "ilg_labels",
+    "ilg_loss",
     "multires_consistency_loss",
     "multires_pseudo_labels",
     "ptlr",
@@ -351,6 +352,37 @@ def _scaled_input(x: torch.Tensor, mask: torch.Tensor, s: float) -> tuple[torch.
     return y, m
 
 
+def ilg_loss(nets: nn.ModuleList, batch: dict, s: float, cfg: MultiresConfig, early: bool = True) -> torch.Tensor:
+    """Eq. 5 on one batch for the two stream networks ``nets`` (joint, motion), with the
+    temporal scale factor ``s`` for the multi-resolution terms.
+
+    ``early`` (the default) backpropagates each stream's time-rescaled pass as soon as its
+    term is known, so only one rescaled graph (up to twice the crop) is alive at a time:
+    ``|ST(A) - A_hat|`` is differentiated towards A_hat with A held fixed, right away, and
+    towards A with A_hat held fixed inside the returned loss. The two parts add up to the
+    gradient of the whole term (the L1's derivative on each side is taken at the same
+    values), so the update is the same as with ``early=False``, which keeps every graph
+    until the caller's ``backward``. The returned value is the full loss either way, and
+    the caller must clear the gradients *before* calling this."""
+    mask = batch["mask"]
+    outs = [n(x) for n, x in zip(nets, _streams(batch["x"]))]  # (logits, w) per stream
+    loss = sum(bas_losses(lg, w, batch["video"], n.tau, mask, cfg.norm_weight) for n, (lg, w) in zip(nets, outs))
+    probs = [bas_cas(lg, w) for lg, w in outs]
+    if cfg.cross_stream:
+        loss = loss + cfg.alpha * cross_stream_loss(probs[0], probs[1], mask)
+    if cfg.multires:
+        xh, mh = _scaled_input(batch["x"], mask, s)
+        for wt, n, p, x in zip((cfg.beta, cfg.gamma), nets, probs, _streams(xh)):
+            a_hat = n.cas(x)
+            if not early:
+                loss = loss + wt * multires_consistency_loss(p, a_hat, mh)
+                continue
+            towards_hat = wt * multires_consistency_loss(p.detach(), a_hat, mh)
+            towards_hat.backward()  # frees the rescaled graph now
+            loss = loss + wt * multires_consistency_loss(p, a_hat.detach(), mh)
+    return loss
+
+
 def _fit(net: nn.Module, clips: list, loss_fn: Callable, epochs: int, tcfg, device: str, seed: int,
          desc: str) -> nn.Module:  # fmt: skip
     """A plain training loop over random-phase crops (the student's ``ClipDataset``)."""
@@ -368,8 +400,8 @@ def _fit(net: nn.Module, clips: list, loss_fn: Callable, epochs: int, tcfg, devi
         for b in range(0, len(order), tcfg.batch_size):
             batch = collate([data[int(i)] for i in order[b : b + tcfg.batch_size]])
             batch = {k: v.to(device) if k not in ("offset", "index") else v for k, v in batch.items()}
+            opt.zero_grad(set_to_none=True)  # before the loss: it may backpropagate parts itself
             loss = loss_fn(net, batch, rng)
-            opt.zero_grad(set_to_none=True)
             loss.backward()
             if tcfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), tcfg.grad_clip)
@@ -423,21 +455,11 @@ def multires_pseudo_labels(clips: list, tcfg, model_cfg, device: str = "cpu",
     torch.manual_seed(tcfg.seed * 7919 + 1)
     nets = nn.ModuleList([ILGNet(build_model(replace(one_head, channels=3))) for _ in range(2)])
 
-    def ilg_loss(net: nn.ModuleList, batch: dict, rng: np.random.Generator) -> torch.Tensor:
-        mask = batch["mask"]
-        outs = [n(x) for n, x in zip(net, _streams(batch["x"]))]  # (logits, w) per stream
-        loss = sum(bas_losses(lg, w, batch["video"], n.tau, mask, cfg.norm_weight) for n, (lg, w) in zip(net, outs))
-        probs = [bas_cas(lg, w) for lg, w in outs]
-        if cfg.cross_stream:
-            loss = loss + cfg.alpha * cross_stream_loss(probs[0], probs[1], mask)
-        if cfg.multires:
-            s = float(rng.uniform(*cfg.scale_range))
-            xh, mh = _scaled_input(batch["x"], mask, s)
-            for wt, n, p, x in zip((cfg.beta, cfg.gamma), net, probs, _streams(xh)):
-                loss = loss + wt * multires_consistency_loss(p, n.cas(x), mh)
-        return loss
+    def loss_fn(net: nn.ModuleList, batch: dict, rng: np.random.Generator) -> torch.Tensor:
+        s = float(rng.uniform(*cfg.scale_range)) if cfg.multires else 1.0
+        return ilg_loss(net, batch, s, cfg)
 
-    _fit(nets, clips, ilg_loss, epochs, tcfg, device, tcfg.seed * 7919 + 1, "ILG")
+    _fit(nets, clips, loss_fn, epochs, tcfg, device, tcfg.seed * 7919 + 1, "ILG")
     cas = [_predict(lambda x, n=n, i=i: n.cas(_streams(x)[i]), clips, device) for i, n in enumerate(nets)]
     labels = [ilg_labels(a, b, v, cfg.stream_weights, cfg.high, cfg.low).numpy()
               for a, b, v in zip(cas[0], cas[1], videos)]  # fmt: skip
