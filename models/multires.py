@@ -87,6 +87,7 @@ __all__ = [
     "cross_stream_loss",
     "ilg_labels",
     "ilg_loss",
+    "ilg_score_summary",
     "multires_consistency_loss",
     "multires_pseudo_labels",
     "ptlr",
@@ -383,6 +384,27 @@ def ilg_loss(nets: nn.ModuleList, batch: dict, s: float, cfg: MultiresConfig, ea
     return loss
 
 
+def ilg_score_summary(cas_joint: Sequence[torch.Tensor], cas_motion: Sequence[torch.Tensor],
+                      videos: Sequence[torch.Tensor], cfg: MultiresConfig) -> str:  # fmt: skip
+    """How far the fused CAS is from ILG's thresholds, for the log: percentiles over all
+    frames of the best score among each video's classes (a frame is labelled from
+    ``cfg.high`` up) and of the summed action scores (background below ``cfg.low``)."""
+    best, total = [], []
+    for a, b, v in zip(cas_joint, cas_motion, videos):
+        fused = (cfg.stream_weights[0] * a + cfg.stream_weights[1] * b) / float(sum(cfg.stream_weights))
+        act = fused[:, :-1]
+        present = v[: act.shape[1]] > 0
+        best.append(act[:, present].max(-1).values if present.any() else torch.zeros(len(act)))
+        total.append(act.sum(-1))
+    if not best:
+        return "no frames"
+    bq = np.percentile(torch.cat(best).numpy(), [50, 90, 99, 100])
+    tq = np.percentile(torch.cat(total).numpy(), [0, 1, 10, 50])
+    return (f"best class of the video p50/p90/p99/max {bq[0]:.2f}/{bq[1]:.2f}/{bq[2]:.2f}/{bq[3]:.2f} "
+            f"(labelled from {cfg.high:g}); action sum min/p1/p10/p50 {tq[0]:.2f}/{tq[1]:.2f}/{tq[2]:.2f}/"
+            f"{tq[3]:.2f} (background below {cfg.low:g})")  # fmt: skip
+
+
 def _fit(net: nn.Module, clips: list, loss_fn: Callable, epochs: int, tcfg, device: str, seed: int,
          desc: str) -> nn.Module:  # fmt: skip
     """A plain training loop over random-phase crops (the student's ``ClipDataset``)."""
@@ -464,6 +486,7 @@ def multires_pseudo_labels(clips: list, tcfg, model_cfg, device: str = "cpu",
     labels = [ilg_labels(a, b, v, cfg.stream_weights, cfg.high, cfg.low).numpy()
               for a, b, v in zip(cas[0], cas[1], videos)]  # fmt: skip
     log.info("multires ILG labels: %s", _stats(labels, k))
+    log.info("multires ILG scores: %s", ilg_score_summary(cas[0], cas[1], videos, cfg))
     _warn_if_empty(labels, "ILG")
     del nets
 

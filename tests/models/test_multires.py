@@ -251,3 +251,15 @@ def test_ilg_loss_early_backward_gives_the_same_update():
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in twin.parameters())
         for a, b in zip(nets.buffers(), twin.buffers()):  # batch-norm statistics: same passes, same order
             assert torch.equal(a, b)
+
+
+def test_ilg_score_summary_reports_the_fused_scores_against_the_thresholds():
+    from skelact.models.multires import ilg_score_summary
+
+    joint = torch.tensor([[0.8, 0.1, 0.1], [0.0, 0.05, 0.95]])
+    motion = torch.tensor([[0.8, 0.1, 0.1], [0.0, 0.05, 0.95]])
+    video = torch.tensor([1.0, 0.0, 1.0])  # class 1 absent: its 0.1 and 0.05 do not count as "best"
+    got = ilg_score_summary([joint], [motion], [video], MultiresConfig())
+    # best present-class score per frame: 0.8 and 0.0 (median 0.4, max 0.8); action sums 0.9 and 0.05
+    assert "p50/p90/p99/max 0.40/0.72/0.79/0.80 (labelled from 0.7)" in got
+    assert "min/p1/p10/p50 0.05/0.06/0.14/0.48 (background below 0.1)" in got
