@@ -266,18 +266,25 @@ def rts_loss(branch_logits: Sequence[torch.Tensor], factors: Sequence[int], labe
 
 
 def ptlr(labels: object, train: Callable[[str, object], object], relabel: Callable[[object, str, float], object],
-         rounds: int, thresholds: Callable[[int], float], multires: bool = True) -> tuple[object, list[tuple[str, int]]]:  # fmt: skip
+         rounds: int, thresholds: Callable[[int], float], multires: bool = True,
+         empty: Callable[[object], bool] | None = None) -> tuple[object, list[tuple[str, int]]]:  # fmt: skip
     """Algorithm 1: ``rounds`` stages, each training the original-scale network on the current
     labels and relabelling with it, then the reduced-scale network on *those* labels and
     relabelling with it (``multires=False``: the original-scale network both times).
 
     ``train(scale, labels) -> net`` and ``relabel(net, scale, theta) -> labels`` are injected
-    (``scale`` is "ots" or "rts"), so the exchange is testable on its own. Returns the final
-    labels and the (scale, stage) order the networks were trained in."""
+    (``scale`` is "ots" or "rts"), so the exchange is testable on its own. ``empty(labels)``:
+    true when the labels select no frame; then no further network is trained (it would
+    learn from nothing). Returns the final labels and the (scale, stage) order the networks
+    were trained in."""
     order = []
     for stage in range(rounds):
         theta = thresholds(stage)
         for scale in ("ots", "rts" if multires else "ots"):
+            if empty is not None and empty(labels):
+                log.warning("multires: no frame selected, so the remaining PTLR stages are skipped "
+                            "(they would train on nothing)")  # fmt: skip
+                return labels, order
             net = train(scale, labels)
             labels = relabel(net, scale, theta)
             order.append((scale, stage))
@@ -516,7 +523,11 @@ def multires_pseudo_labels(clips: list, tcfg, model_cfg, device: str = "cpu",
         _warn_if_empty(out, f"PTLR {scale.upper()}")
         return out
 
-    labels, _order = ptlr(labels, train, relabel, cfg.rounds, lambda st: stage_threshold(cfg, st), cfg.multires)
+    labels, _order = ptlr(labels, train, relabel, cfg.rounds, lambda st: stage_threshold(cfg, st), cfg.multires,
+                          empty=lambda labs: not any((lab != IGNORE_INDEX).any() for lab in labs))  # fmt: skip
+    if not any((lab != IGNORE_INDEX).any() for lab in labels):
+        log.warning("multires: the teachers selected no frame at all, so the student has nothing to learn "
+                    "from and its model will detect nothing (more --teacher-epochs, or --method flr)")  # fmt: skip
     return {c.id: np.asarray(lab, dtype=np.int64) for c, lab in zip(clips, labels)}
 
 

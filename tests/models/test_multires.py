@@ -146,6 +146,21 @@ def test_ptlr_swaps_labels_between_the_two_scales(multires):
     assert ptlr("ilg", train, relabel, 0, lambda st: 0.7) == ("ilg", [])
 
 
+def test_ptlr_stops_training_networks_once_nothing_is_selected():
+    trained = []
+
+    def train(scale, labels):
+        trained.append(scale)
+        return scale
+
+    def relabel(net, scale, theta):  # the first OTS network selects nothing
+        return "" if net == "ots" else "some"
+
+    final, order = ptlr("ilg", train, relabel, 3, lambda st: 0.7, empty=lambda labels: labels == "")
+    assert trained == ["ots"] and order == [("ots", 0)] and final == ""
+    assert ptlr("", train, relabel, 3, lambda st: 0.7, empty=lambda labels: labels == "") == ("", [])
+
+
 def test_rts_net_shapes_and_gradients():
     torch.manual_seed(0)
     cfg = model_config("causal", num_classes=3, widths=(8, 16), dilations=(1, 2))
