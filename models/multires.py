@@ -454,6 +454,10 @@ def _stats(labels: list[np.ndarray], k: int) -> str:
            f"{(lab == k).sum()} background)"
 
 
+def _selects_nothing(labels: list[np.ndarray]) -> bool:
+    return not any((lab != IGNORE_INDEX).any() for lab in labels)
+
+
 def _warn_if_empty(labels: list[np.ndarray], stage: str) -> None:
     sel = sum(int((lab != IGNORE_INDEX).sum()) for lab in labels)
     total = sum(len(lab) for lab in labels)
@@ -524,8 +528,8 @@ def multires_pseudo_labels(clips: list, tcfg, model_cfg, device: str = "cpu",
         return out
 
     labels, _order = ptlr(labels, train, relabel, cfg.rounds, lambda st: stage_threshold(cfg, st), cfg.multires,
-                          empty=lambda labs: not any((lab != IGNORE_INDEX).any() for lab in labs))  # fmt: skip
-    if not any((lab != IGNORE_INDEX).any() for lab in labels):
+                          empty=_selects_nothing)  # fmt: skip
+    if _selects_nothing(labels):
         log.warning("multires: the teachers selected no frame at all, so the student has nothing to learn "
                     "from and its model will detect nothing (more --teacher-epochs, or --method flr)")  # fmt: skip
     return {c.id: np.asarray(lab, dtype=np.int64) for c, lab in zip(clips, labels)}
