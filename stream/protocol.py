@@ -67,6 +67,7 @@ __all__ = [
     "PoseFrame",
     "EndOfStream",
     "decode_frame",
+    "checked_pose_frame",
     "StreamOrder",
     "ErrorLimiter",
     "encode_pose",
@@ -588,16 +589,22 @@ def decode_frame(parts: Sequence[bytes | zmq.Frame | memoryview], limits: Limits
     if isinstance(head, EndOfStream):
         return head
     joints = _check_payload(views[1], head, stream)
-    # PoseFrame(...) without the frozen dataclass's per-field object.__setattr__ (one
-    # frame per message: the hot path); the result is the same frozen instance.
-    frame = _new(PoseFrame)
-    _setattr(frame, "__dict__", {"stream": stream, "seq": head.seq, "t": head.t, "layout": head.layout,
-                                 "joints": joints, "tracks": head.tracks, "units": head.units})  # fmt: skip
-    return frame
+    return checked_pose_frame(stream, head.seq, head.t, head.layout, joints, head.tracks, head.units)
 
 
 _new = object.__new__
 _setattr = object.__setattr__
+
+
+def checked_pose_frame(stream: str, seq: int, t: float, layout: str, joints: np.ndarray,
+                       tracks: tuple[int, ...], units: str) -> PoseFrame:  # fmt: skip
+    """``PoseFrame(...)`` for fields already validated, without the frozen dataclass's
+    per-field ``object.__setattr__`` (one frame per message: the hot path); the result is
+    the same frozen instance."""
+    frame = _new(PoseFrame)
+    _setattr(frame, "__dict__", {"stream": stream, "seq": seq, "t": t, "layout": layout, "joints": joints,
+                                 "tracks": tracks, "units": units})  # fmt: skip
+    return frame
 
 
 class _PoseHeader(NamedTuple):
