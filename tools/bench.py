@@ -16,6 +16,7 @@ SUMMARY = "benchmark latency and throughput (in-process compute and end-to-end o
 
 def build_parser() -> argparse.ArgumentParser:
     from skelact.stream.assets import model_help
+    from skelact.stream.runtime import RuntimeConfig
 
     from .cli import ArgumentParser, number
 
@@ -41,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=number(float, ge=0.1), default=5.0, help="seconds per measurement (default 5)")
     p.add_argument("--provider", default="cpu", choices=["auto", "cpu", "cuda", "tensorrt"])
     p.add_argument("--publishers", type=number(int, ge=1), default=1, help="publisher processes (default 1)")
-    p.add_argument("--batch-wait-ms", type=number(float, ge=0), default=0.0, help="runtime batching wait (default 0)")
+    p.add_argument("--batch-wait-ms", type=number(float, ge=0), default=RuntimeConfig.batch_wait_ms,
+                   help=f"the runtime's batching wait, as serve --batch-wait-ms (default {RuntimeConfig.batch_wait_ms:g})")
     p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run")
     p.add_argument("--search", action="store_true", help="search the max number of streams at --fps")
     p.add_argument("--workers", type=worker_counts, default=[1], metavar="N[,N...]",

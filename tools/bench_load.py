@@ -38,7 +38,7 @@ def _make_pool(model: str, provider: str, workers: int):
     return WorkerPool(RayBackend(spec, ClusterConfig(workers=workers)), dcfg)
 
 
-def runtime_proc(model: str, provider: str, in_ep: str, out_ep: str, ready, stop, result, batch_wait_ms: float,
+def runtime_proc(model: str, provider: str, in_ep: str, out_ep: str, ready, stop, result, batch_wait_ms: float | None,
                  window, workers: int = 1) -> None:  # fmt: skip
     import logging
 
@@ -56,7 +56,8 @@ def runtime_proc(model: str, provider: str, in_ep: str, out_ep: str, ready, stop
             ready.put(("error", f"{type(e).__name__}: {e}"))
             return
     cfg = RuntimeConfig(in_endpoint=in_ep, out_endpoint=out_ep, detector=DetectorConfig(scores=True),
-                        batch_wait_ms=batch_wait_ms, status_interval_s=STATUS_INTERVAL_S,  # as serve: 0 with workers
+                        batch_wait_ms=RuntimeConfig.batch_wait_ms if batch_wait_ms is None else batch_wait_ms,
+                        status_interval_s=STATUS_INTERVAL_S,
                         publish_every=0 if pool is not None else RuntimeConfig.publish_every)  # fmt: skip
     rt = Runtime(eng, cfg, core=pool)
     rt.bind()
@@ -204,7 +205,7 @@ def publisher_proc(endpoint: str, streams: list[str], fps: float, duration: floa
 
 
 def run_e2e(model: str, streams: int, fps: float, duration: float, provider: str = "cpu",
-            publishers: int = 1, batch_wait_ms: float = 0.0, workers: int = 1) -> dict:  # fmt: skip
+            publishers: int = 1, batch_wait_ms: float | None = None, workers: int = 1) -> dict:  # fmt: skip
     """One end-to-end trial; returns latency percentiles (ms), drops and CPU shares.
     ``workers`` > 1: the runtime is a front with N Ray workers (as ``serve --workers N``).
     Raises RuntimeError when the runtime cannot start (e.g. Ray fails to)."""

@@ -61,8 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"],
                    help="ONNX Runtime provider (auto: GPU only when its driver loads)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)")
-    p.add_argument("--batch-wait-ms", type=float, default=0.0,
-                   help="wait up to this long to batch frames of several streams (default 0)")
+    p.add_argument("--batch-wait-ms", type=float, default=RuntimeConfig.batch_wait_ms,
+                   help="when some live streams have no frame waiting, wait up to this long for theirs so that "
+                        "frames sent together run in one model call (less CPU per frame; a lone stream never "
+                        f"waits; 0 = run what is queued at once; default {RuntimeConfig.batch_wait_ms:g})")
     p.add_argument("--publish-every", type=int, default=None,
                    help="run queued frames through the model in chunks of this many and publish each "
                         "chunk's results before the next (lower latency under bursts; 0 = all at once; default "

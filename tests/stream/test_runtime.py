@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -183,3 +184,61 @@ def test_scores_flow_for_every_frame(step_model):
     sc = h.bodies("scores/sc")
     assert [b["seq"] for b in sc] == list(range(90))
     assert all(len(b["scores"]) == 2 and all(0 <= s <= 1 for s in b["scores"]) for b in sc)
+
+
+
+def _messages(names: list[str], n: int) -> dict[str, list[list[bytes]]]:
+    seq = make_sequence("w", num_frames=n, seed=5)
+    return {s: [parts for _t, parts in sequence_messages(seq, s)][:n] for s in names}
+
+
+def test_batch_wait_runs_frames_sent_apart_in_one_model_call(step_model):
+    """A turn that starts with some live streams' frames missing waits (up to
+    batch_wait_ms) for them: the three frames below, sent 0.3 s apart, take one call."""
+    rt = _runtime(step_model, scores=True)
+    rt.cfg = replace(rt.cfg, batch_wait_ms=3000.0)
+    msgs = _messages(["a", "b", "c"], 3)
+    h = Harness(rt)
+    try:
+        for s in "abc":
+            h.send(msgs[s][0])
+        assert h.wait_for(lambda: len(h.bodies("scores/")) == 3, 10.0)
+        calls = len(rt.core.infer_ms)
+        h.send(msgs["a"][1])
+        h.poll(0.3)
+        assert len(h.bodies("scores/")) == 3  # a's frame waits for b's and c's
+        h.send(msgs["b"][1])
+        h.send(msgs["c"][1])
+        assert h.wait_for(lambda: len(h.bodies("scores/")) == 6, 10.0)
+        assert len(rt.core.infer_ms) == calls + 1
+    finally:
+        h.close()
+
+
+def test_batch_wait_never_holds_a_lone_stream_nor_waits_past_its_bound(step_model):
+    rt = _runtime(step_model, scores=True)
+    rt.cfg = replace(rt.cfg, batch_wait_ms=30000.0)
+    msgs = _messages(["solo"], 20)
+    h = Harness(rt)
+    try:
+        t0 = time.monotonic()
+        for parts in msgs["solo"]:
+            h.send(parts)
+        assert h.wait_for(lambda: len(h.bodies("scores/solo")) == 20, 10.0)
+        assert time.monotonic() - t0 < 10.0  # a wait would have cost 30 s
+    finally:
+        h.close()
+    rt = _runtime(step_model, scores=True)
+    rt.cfg = replace(rt.cfg, batch_wait_ms=400.0)
+    msgs = _messages(["a", "quiet"], 2)
+    h = Harness(rt)
+    try:
+        for s in ("a", "quiet"):
+            h.send(msgs[s][0])
+        assert h.wait_for(lambda: len(h.bodies("scores/")) == 2, 10.0)
+        t0 = time.monotonic()
+        h.send(msgs["a"][1])  # "quiet" sends nothing: a's frame runs once the bound passes
+        assert h.wait_for(lambda: len(h.bodies("scores/a")) == 2, 10.0)
+        assert time.monotonic() - t0 >= 0.35
+    finally:
+        h.close()
