@@ -32,11 +32,13 @@ PKU8 = {
     "point (LACP)": (50, 55.4, 54.1),
     "video (FLR)": (45, 0.0, 7.1),
     "video (MIL)": (45, 1.6, 1.8),
+    "video (multires)": (45, 0.0, 0.7),
 }
 # label placement per panel, in points from the streaming marker (default: right, above)
 PRECOG_AT = {"point (LACP)": (-70, 4), "segment": (8, -10), "segment, no PSL": (8, 2), "point (baseline)": (-78, -3), "video (MIL)": (6, -4),
-             "video (multires)": (-88, -6)}  # fmt: skip
-PKU8_AT = {"point (LACP)": (-70, 4), "segment": (8, -2), "segment, no PSL": (8, 2), "video (FLR)": (-62, -4), "video (MIL)": (6, 2)}
+             "video (multires)": (-88, -13)}  # fmt: skip
+PKU8_AT = {"point (LACP)": (-70, 4), "segment": (8, -2), "segment, no PSL": (8, 2), "video (FLR)": (-62, 7), "video (MIL)": (6, 2),
+           "video (multires)": (-88, -13)}  # fmt: skip
 PANELS = {
     "PRECOG (8 classes, one person)": (PRECOG, PRECOG_AT),
     "PKU-MMD (8 interaction classes, wider model)": (PKU8, PKU8_AT),
