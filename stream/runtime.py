@@ -89,8 +89,10 @@ class RuntimeConfig:
         for name in ("max_batch", "max_backlog", "max_stream_backlog", "recv_batch"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        if self.publish_every < 0 or self.batch_wait_ms < 0:
-            raise ValueError("publish_every and batch_wait_ms must be >= 0")
+        if self.publish_every < 0:
+            raise ValueError(f"publish_every must be >= 0, got {self.publish_every!r}")
+        if not (self.batch_wait_ms >= 0 and np.isfinite(self.batch_wait_ms)):
+            raise ValueError(f"batch_wait_ms must be a finite number >= 0, got {self.batch_wait_ms!r}")
 
 
 @dataclass

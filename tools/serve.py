@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"],
                    help="ONNX Runtime provider (auto: GPU only when its driver loads)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)")
-    p.add_argument("--batch-wait-ms", type=float, default=RuntimeConfig.batch_wait_ms,
+    p.add_argument("--batch-wait-ms", type=_nonneg, default=RuntimeConfig.batch_wait_ms,
                    help="when some live streams have no frame waiting, wait up to this long for theirs so that "
                         "frames sent together run in one model call (less CPU per frame; a lone stream never "
                         f"waits; 0 = run what is queued at once; default {RuntimeConfig.batch_wait_ms:g})")

@@ -245,3 +245,9 @@ def test_batch_wait_never_holds_a_lone_stream_nor_waits_past_its_bound(step_mode
         assert time.monotonic() - t0 >= 0.35
     finally:
         h.close()
+
+
+@pytest.mark.parametrize("wait", [-1.0, float("nan"), float("inf")])
+def test_batch_wait_must_be_finite_and_not_negative(wait):
+    with pytest.raises(ValueError, match="batch_wait_ms"):
+        RuntimeConfig(batch_wait_ms=wait)

@@ -98,6 +98,7 @@ def test_public_bind_needs_an_allow_list_not_just_a_secret(tmp_path):
 
 def test_serve_refuses_bad_limits_at_parse_time():
     for flag, value in (("--max-age-ms", "-1"), ("--max-streams", "0"), ("--max-tracks", "x"),
-                        ("--max-state-mb", "nan"), ("--max-gap-s", "0")):  # fmt: skip
+                        ("--max-state-mb", "nan"), ("--max-gap-s", "0"), ("--batch-wait-ms", "nan"),
+                        ("--batch-wait-ms", "-2")):  # fmt: skip
         r = subprocess.run([*SKELACT, "serve", flag, value], capture_output=True, text=True, timeout=60)
         assert r.returncode == 2 and "Traceback" not in r.stderr, (flag, r.stderr)
