@@ -25,7 +25,7 @@ from skelact.stream.detector import DetectorConfig, DetectorCore
 from skelact.stream.engine import Engine
 from skelact.stream.runtime import Runtime, RuntimeConfig
 from skelact.stream.state import StateBank
-from skelact.tools.bench_load import publisher_proc
+from skelact.tools.bench_load import frames_processed, publisher_proc, stat_cpu
 
 ACC: dict[str, float] = defaultdict(float)
 CALLS: dict[str, int] = defaultdict(int)
@@ -72,12 +72,12 @@ def sub_proc(endpoint: str, stop) -> None:
 
 
 def thread_cpu() -> dict[int, float]:
-    tick = os.sysconf("SC_CLK_TCK")
+    """thread id -> CPU seconds so far, for every thread of this process."""
     out = {}
     for tid in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{tid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        out[int(tid)] = (int(fields[11]) + int(fields[12])) / tick
+        st = stat_cpu(f"/proc/self/task/{tid}/stat")
+        if st is not None:
+            out[int(tid)] = st[1]
     return out
 
 
@@ -145,11 +145,11 @@ def main() -> None:
     ACC.clear()
     CALLS.clear()
     BATCHES.clear()
-    f0 = rt.counters["frames_in"] - rt.counters["frames_rejected"] - rt.counters["frames_dropped"]
+    f0 = frames_processed(rt.counters)
     c0, p0 = thread_cpu(), time.process_time()
     time.sleep(a.duration - 2.0)
     c1, p1 = thread_cpu(), time.process_time()
-    f1 = rt.counters["frames_in"] - rt.counters["frames_rejected"] - rt.counters["frames_dropped"]
+    f1 = frames_processed(rt.counters)
     acc = dict(ACC)
     b = np.asarray(BATCHES)
     pub.join(a.duration + 10)

@@ -79,10 +79,22 @@ def runtime_proc(model: str, provider: str, in_ep: str, out_ep: str, ready, stop
         pool.close()  # the actors go, and the local Ray this process started
 
 
-def _frames_processed(counters: dict) -> int:
+def frames_processed(counters: dict) -> int:
     """Frames the runtime took in and did not reject or drop (read from another thread:
     plain ints, a snapshot is good enough)."""
     return counters["frames_in"] - counters["frames_rejected"] - counters["frames_dropped"]
+
+
+def stat_cpu(path: str) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds user + system) from a ``/proc/<pid>/stat`` or
+    ``/proc/<pid>/task/<tid>/stat`` file (Linux); None when it is gone."""
+    try:
+        with open(path, "rb") as f:
+            s = f.read()
+    except OSError:
+        return None
+    r = s[s.rindex(b")") + 2 :].split()  # after the command name, which may hold spaces
+    return int(r[1]), (int(r[11]) + int(r[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _proc_table() -> dict[int, tuple[int, float]]:
@@ -92,18 +104,10 @@ def _proc_table() -> dict[int, tuple[int, float]]:
         names = os.listdir("/proc")
     except OSError:
         return {}
-    tick = os.sysconf("SC_CLK_TCK")
     out = {}
     for d in names:
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat", "rb") as f:
-                s = f.read()
-        except OSError:  # gone meanwhile
-            continue
-        r = s[s.rindex(b")") + 2 :].split()  # after the command name, which may hold spaces
-        out[int(d)] = (int(r[1]), (int(r[11]) + int(r[12])) / tick)
+        if d.isdigit() and (st := stat_cpu(f"/proc/{d}/stat")) is not None:  # None: gone meanwhile
+            out[int(d)] = st
     return out
 
 
@@ -136,12 +140,12 @@ def _sample_between(t0: float, t1: float, counters: dict, pool=None) -> dict:
     processes; and the frames the runtime processed meanwhile."""
     time.sleep(max(0.0, t0 - time.time()))
     c0 = time.process_time()
-    f0 = _frames_processed(counters)
+    f0 = frames_processed(counters)
     d0 = descendants_cpu(os.getpid()) if pool is not None else {}
     s0 = pool.worker_status() if pool is not None and not d0 else []
     time.sleep(max(0.0, t1 - time.time()))
     cpu = time.process_time() - c0
-    frames = _frames_processed(counters) - f0
+    frames = frames_processed(counters) - f0
     by = {"front": cpu}
     if pool is not None:
         if d0:  # /proc: every process under this one, exactly over the window
